@@ -1,0 +1,16 @@
+//! Server functions: the browser's calls into the server, one file per area. Each one is a
+//! thin adapter (extract the caller, call a `vcore_domain` service, map the result) and
+//! returns `Result<_, AppError>`. Rules about who may do what live in the domain, not here.
+//!
+//! With `ssr` the bodies run in the server; with `hydrate`/`csr` each function becomes an
+//! HTTP call to the same origin.
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ctx;
+pub mod profile;
+pub mod session;
+pub mod users;
+
+pub use profile::*;
+pub use session::*;
+pub use users::*;

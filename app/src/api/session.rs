@@ -1,0 +1,49 @@
+//! Server functions for the session: the public site facts, who is signed in, sign-in,
+//! sign-out and registration. Cookies are set here because they are HTTP, not domain;
+//! credentials are checked only by `vcore_domain`.
+
+use leptos::prelude::*;
+
+use crate::types::{AppError, SiteInfo, UserPublic};
+
+/// Public facts the UI needs before sign-in (project name, accent, open registration).
+// Named explicitly: the default struct name, `SiteInfo`, is taken by the wire type.
+#[server(name = GetSiteInfo)]
+pub async fn site_info() -> Result<SiteInfo, AppError> {
+    Ok(SiteInfo::from_config(&super::ctx::services()?.config))
+}
+
+/// The signed-in user, or `None` (not an error) for a visitor without a live session.
+#[server]
+pub async fn current_user() -> Result<Option<UserPublic>, AppError> {
+    Ok(super::ctx::current_user().await?.map(UserPublic::from))
+}
+
+/// Checks the credentials and stores a new session in the browser's cookies.
+#[server]
+pub async fn login(username: String, password: String) -> Result<UserPublic, AppError> {
+    let svc = super::ctx::services()?;
+    Ok(super::ctx::sign_in(&svc, &username, &password).await?.into())
+}
+
+/// Ends this browser's session and removes its cookies.
+#[server]
+pub async fn logout() -> Result<(), AppError> {
+    super::ctx::sign_out(&super::ctx::services()?).await
+}
+
+/// Open registration (refused by the domain unless enabled), then signs the new user in.
+#[server]
+pub async fn register(
+    username: String,
+    email: String,
+    password: String,
+    #[server(default)] full_name: String,
+) -> Result<UserPublic, AppError> {
+    let svc = super::ctx::services()?;
+    let user = svc
+        .register(username, email, password.clone(), Some(full_name))
+        .await?;
+    super::ctx::sign_in(&svc, &user.username, &password).await?;
+    Ok(user.into())
+}

@@ -1,0 +1,64 @@
+//! The root component, the route table and the HTML document the server streams. Routes
+//! only pick a page; pages own their data. Nothing here calls the server.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use crate::auth::Auth;
+use crate::components::shell::AppShell;
+use crate::components::theme::{provide_theme, ThemeRoot};
+use crate::pages::home::HomePage;
+use crate::pages::login::LoginPage;
+use crate::pages::not_found::NotFound;
+use crate::pages::profile::ProfilePage;
+use crate::pages::register::RegisterPage;
+use crate::pages::users::UsersPage;
+
+/// The whole HTML document, rendered by the server around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    Auth::provide();
+    provide_theme();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/vcore.css" />
+        <Meta name="color-scheme" content="light dark" />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <ThemeRoot />
+        <Router>
+            // `SsrMode::Async`: these pages are rendered whole on the server, after their data
+            // has loaded. So they read fine without JavaScript, the <title> is right, and a
+            // visitor without a session gets a real 302 to /login (from <Redirect/>), which
+            // streamed rendering could not send once the headers were out.
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
+                    <Route path=path!("") view=HomePage />
+                    <Route path=path!("/users") view=UsersPage />
+                    <Route path=path!("/profile") view=ProfilePage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,21 @@
+//! One file per route. A page composes components and runs server functions through
+//! actions and resources; it holds no rule the server does not enforce again.
+
+use leptos::prelude::*;
+
+pub mod home;
+pub mod login;
+pub mod not_found;
+pub mod profile;
+pub mod register;
+pub mod users;
+
+/// The date part of an RFC 3339 timestamp ("2026-11-24T02:56:00Z" → "2026-11-24").
+pub(crate) fn day(rfc3339: &str) -> &str {
+    rfc3339.split('T').next().unwrap_or(rfc3339)
+}
+
+/// A loading line for `<Suspense>`/`<Transition>` fallbacks.
+pub(crate) fn loading() -> impl IntoView {
+    view! { <p class="loading">"Loading…"</p> }
+}

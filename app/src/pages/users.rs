@@ -1,0 +1,163 @@
+//! `/users` (superusers): every account in a table with an Activate/Deactivate button per
+//! row, and a form to add one. A regular user gets a notice instead; the server functions
+//! refuse them anyway (403), so this check only makes the page friendly.
+
+use leptos::either::Either;
+use leptos::html::Form;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{list_users, CreateUser, SetUserActive};
+use crate::auth::use_auth;
+use crate::components::forms::{action_error, reset_on_success, Field, FormError};
+use crate::pages::{day, loading};
+use crate::types::UsersPage as Page;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Title text="Users" />
+        <Transition fallback=loading>
+            {move || {
+                auth.current()
+                    .map(|me| {
+                        if me.is_superuser {
+                            Either::Left(view! { <UsersAdmin /> })
+                        } else {
+                            Either::Right(view! {
+                                <h1>"Users"</h1>
+                                <p class="notice" role="alert">"You don't have access to this page"</p>
+                            })
+                        }
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn UsersAdmin() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let toggle = ServerAction::<SetUserActive>::new();
+    // Reload the list after every create or switch, successful or not (a refusal may mean
+    // someone else changed the list meanwhile).
+    let users = Resource::new(
+        move || (create.version().get(), toggle.version().get()),
+        |_| list_users(None, None),
+    );
+    let create_error = action_error(create);
+    let toggle_error = action_error(toggle);
+    let form = NodeRef::<Form>::new();
+    reset_on_success(create, form);
+    let created = move || {
+        create.value().with(|v| match v {
+            Some(Ok(user)) => format!("Created {}", user.username),
+            _ => String::new(),
+        })
+    };
+    view! {
+        <header class="page-head">
+            <h1>"Users"</h1>
+        </header>
+        <section class="card">
+            <FormError error=toggle_error fields=&[] />
+            <Transition fallback=loading>
+                {move || {
+                    users
+                        .get()
+                        .map(|page| match page {
+                            Ok(page) => Either::Left(view! { <UserTable page toggle /> }),
+                            Err(e) => Either::Right(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
+                        })
+                }}
+            </Transition>
+        </section>
+        <section class="card" aria-labelledby="new-user-title">
+            <h2 id="new-user-title">"Add a user"</h2>
+            <ActionForm action=create node_ref=form>
+                <div class="grid">
+                    <Field label="Username" name="username" autocomplete="off" required=true error=create_error />
+                    <Field label="Email" name="email" kind="email" autocomplete="off" required=true error=create_error />
+                    <Field
+                        label="Password"
+                        name="password"
+                        kind="password"
+                        autocomplete="new-password"
+                        required=true
+                        error=create_error
+                    />
+                    <Field label="Full name" name="full_name" autocomplete="off" error=create_error />
+                </div>
+                <label class="check">
+                    <input type="checkbox" name="is_superuser" value="true" />
+                    <span>"Superuser"</span>
+                </label>
+                <FormError error=create_error fields=&["username", "email", "password", "full_name"] />
+                <button type="submit" class="button primary" disabled=move || create.pending().get()>
+                    "Create user"
+                </button>
+            </ActionForm>
+            <p class="form-status" role="status">{created}</p>
+        </section>
+    }
+}
+
+#[component]
+fn UserTable(page: Page, toggle: ServerAction<SetUserActive>) -> impl IntoView {
+    let count = page.count;
+    let rows = page
+        .data
+        .into_iter()
+        .map(|u| {
+            let verb = if u.is_active { "Deactivate" } else { "Activate" };
+            let label = format!("{verb} {}", u.username);
+            let created = day(&u.created_at).to_string();
+            view! {
+                <tr>
+                    <th scope="row">{u.username}</th>
+                    <td>{u.email}</td>
+                    <td>{u.full_name.unwrap_or_default()}</td>
+                    <td>{yes_no(u.is_active)}</td>
+                    <td>{yes_no(u.is_superuser)}</td>
+                    <td><time datetime=u.created_at>{created}</time></td>
+                    <td class="actions">
+                        // One small form per row: works without JavaScript too.
+                        <ActionForm action=toggle>
+                            <input type="hidden" name="id" value=u.id.to_string() />
+                            <input type="hidden" name="active" value=(!u.is_active).to_string() />
+                            <button type="submit" class="button small" aria-label=label>{verb}</button>
+                        </ActionForm>
+                    </td>
+                </tr>
+            }
+        })
+        .collect::<Vec<_>>();
+    view! {
+        <p class="muted">{format!("{count} account(s)")}</p>
+        <div class="table-wrap">
+            <table class="table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Username"</th>
+                        <th scope="col">"Email"</th>
+                        <th scope="col">"Full name"</th>
+                        <th scope="col">"Active"</th>
+                        <th scope="col">"Superuser"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col"><span class="sr-only">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag {
+        "Yes"
+    } else {
+        "No"
+    }
+}

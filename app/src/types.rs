@@ -1,0 +1,226 @@
+//! Wire types: what the browser and the server exchange, over REST and server functions
+//! alike. Browser-safe (no server crates); the server derives OpenAPI schemas for them.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use utoipa::{IntoParams, ToSchema};
+
+/// A user as clients see it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UserPublic {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+/// A page of users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UsersPage {
+    pub data: Vec<UserPublic>,
+    pub count: i64,
+}
+
+/// `POST /users/` (superuser).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UserCreate {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    #[serde(default)]
+    pub is_superuser: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /register` (when open registration is on).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UserRegister {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+}
+
+/// `PUT /users/{id}`: every field optional; privileges only by a superuser.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UserUpdate {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// An empty string clears the name.
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    #[serde(default)]
+    pub is_superuser: Option<bool>,
+}
+
+/// `PUT /users/me`: one's own profile (no privileges, no password: see [`PasswordChange`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UserUpdateMe {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub full_name: Option<String>,
+}
+
+/// `POST /users/me/password`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Answer of `POST /login/access-token` and `/login/refresh-token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Token {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always "bearer".
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// `POST /login/refresh-token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// OAuth2 password form of `POST /login/access-token` (`application/x-www-form-urlencoded`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct LoginForm {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+/// A plain message answer, e.g. `{"message": "User deleted"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Message {
+    pub message: String,
+}
+
+/// `?offset=&limit=` of list endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(IntoParams))]
+pub struct PageQuery {
+    /// Rows to skip (default 0).
+    pub offset: Option<i64>,
+    /// Rows to return, 1–1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// Public facts the UI needs before sign-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SiteInfo {
+    pub project_name: String,
+    pub open_registration: bool,
+    pub accent: String,
+}
+
+/// The error every server function (and, as JSON `detail`, every REST endpoint) ends with.
+/// `Invalid` names the field so forms can show the message next to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// 422
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// 401
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 409
+    #[error("{0}")]
+    Conflict(String),
+    /// 429
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// 500: details are in the server log only.
+    #[error("Internal server error")]
+    Internal,
+    /// The call itself failed (network, decoding): raised on the client side.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Invalid { .. } => 422,
+            AppError::Unauthorized(_) => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Conflict(_) => 409,
+            AppError::TooManyRequests(_) => 429,
+            AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
+
+    /// The message for `field`, when this error is about it.
+    pub fn for_field(&self, name: &str) -> Option<String> {
+        match self {
+            AppError::Invalid { field, message } if field == name => Some(message.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl server_fn::error::FromServerFnError for AppError {
+    type Encoder = server_fn::codec::JsonEncoding;
+    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

@@ -1,0 +1,508 @@
+//! Settings, read from the process environment, then `.env` (working directory) and
+//! `data/.env`, then defaults; the variable names are the original vCore's.
+//!
+//! With nothing set the app starts on SQLite under `data/` and generates its JWT secrets
+//! into `data/secrets.env` (mode 0600), so that a restart keeps sessions valid. With
+//! `ENV_NAME=production` missing or weak secrets stop start-up instead. Every invalid value
+//! is reported as one line naming the variable and the reason; nothing here panics.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A configuration problem: which variable, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+fn err(var: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// JWT signing algorithms we accept: HMAC only, since both secrets are shared keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// All settings. Secrets are kept out of `Debug` output.
+#[derive(Clone)]
+pub struct Config {
+    pub env_name: String,
+    pub debug: bool,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub data_dir: PathBuf,
+    pub db_url: String,
+    pub db_pool_size: usize,
+    pub server_host: String,
+    pub server_port: u16,
+    pub base_url: String,
+    pub jwt_access_secret: String,
+    pub jwt_refresh_secret: String,
+    pub access_token_expire_minutes: i64,
+    pub refresh_token_expire_minutes: i64,
+    pub algorithm: JwtAlgorithm,
+    pub api_v1_prefix: String,
+    pub first_superuser_username: String,
+    pub first_superuser_email: String,
+    /// `None`: generate one on first start and write it to `data/`.
+    pub first_superuser_password: Option<String>,
+    pub users_open_registration: bool,
+    pub project_name: String,
+    pub timezone: String,
+    pub accent: String,
+    /// Origins besides `BASE_URL` whose cookie-authenticated writes are accepted
+    /// (for example a Trunk dev server), comma separated.
+    pub trusted_origins: Vec<String>,
+    /// Failed sign-ins allowed per account (and per IP, times 5) in 15 minutes.
+    pub login_max_failures: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("env_name", &self.env_name)
+            .field("db_url", &redact_url(&self.db_url))
+            .field("server_host", &self.server_host)
+            .field("server_port", &self.server_port)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password part of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+const WEAK_SECRETS: &[&str] = &["changeme", "secret", "changethis", "password", "test"];
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Loads from the real environment plus `.env` files, generating secrets when allowed.
+    pub fn load() -> Result<Config, ConfigError> {
+        // `.env` files never override variables already set in the environment.
+        let _ = dotenvy::from_filename(".env");
+        let data_dir = std::env::var("DATA_DIR").unwrap_or_else(|_| "data".into());
+        let _ = dotenvy::from_path(Path::new(&data_dir).join(".env"));
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Config::from_map(&vars, true)
+    }
+
+    /// Builds a config from a map of variables. `generate_secrets`: when a secret is
+    /// missing outside production, read or create it under the data directory.
+    pub fn from_map(vars: &HashMap<String, String>, generate_secrets: bool) -> Result<Config, ConfigError> {
+        let get = |k: &str| {
+            vars.get(k)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let env_name = get("ENV_NAME").unwrap_or_else(|| "development".into());
+        let production = env_name == "production";
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
+
+        let server_host = get("SERVER_HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let server_port = match get("SERVER_PORT") {
+            None => 3000,
+            Some(v) => v.parse::<u16>().map_err(|_| {
+                err(
+                    "SERVER_PORT",
+                    format!("expected a port number 0-65535, got {v:?}"),
+                )
+            })?,
+        };
+        let base_url = match get("BASE_URL") {
+            Some(v) => {
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    return Err(err(
+                        "BASE_URL",
+                        format!("must start with http:// or https://, got {v:?}"),
+                    ));
+                }
+                v.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{server_host}:{server_port}"),
+        };
+        let db_url =
+            get("DB_URL").unwrap_or_else(|| format!("sqlite://{}", data_dir.join("vcore.db").display()));
+        if !(db_url.starts_with("sqlite://")
+            || db_url.starts_with("postgres://")
+            || db_url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "DB_URL",
+                "must start with sqlite:// or postgres:// (for example sqlite://data/vcore.db)",
+            ));
+        }
+
+        let mut secrets = SecretStore::new(&data_dir, generate_secrets && !production);
+        let jwt_access_secret = secret(&get, "JWT_ACCESS_SECRET_KEY", production, &mut secrets)?;
+        let jwt_refresh_secret = secret(&get, "JWT_REFRESH_SECRET_KEY", production, &mut secrets)?;
+        if jwt_access_secret == jwt_refresh_secret {
+            return Err(err(
+                "JWT_REFRESH_SECRET_KEY",
+                "must differ from JWT_ACCESS_SECRET_KEY",
+            ));
+        }
+
+        let algorithm = match get("ALGORITHM").as_deref() {
+            None | Some("HS256") => JwtAlgorithm::HS256,
+            Some("HS384") => JwtAlgorithm::HS384,
+            Some("HS512") => JwtAlgorithm::HS512,
+            Some(other) => {
+                return Err(err(
+                    "ALGORITHM",
+                    format!("must be HS256, HS384 or HS512, got {other:?}"),
+                ))
+            }
+        };
+        let api_v1_prefix = get("API_V1_PREFIX").unwrap_or_else(|| "/api/v1".into());
+        if !api_v1_prefix.starts_with('/') || api_v1_prefix.ends_with('/') || api_v1_prefix.len() < 2 {
+            return Err(err(
+                "API_V1_PREFIX",
+                "must start with '/' and not end with '/', e.g. /api/v1",
+            ));
+        }
+
+        let accent = get("ACCENT").unwrap_or_else(|| "#4f46e5".into());
+        let hex_ok = accent.len() == 7
+            && accent.starts_with('#')
+            && accent[1..].chars().all(|c| c.is_ascii_hexdigit());
+        if !hex_ok {
+            return Err(err(
+                "ACCENT",
+                format!("must be a colour like #4f46e5, got {accent:?}"),
+            ));
+        }
+
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(o) => return Err(err("LOG_FORMAT", format!("must be human or json, got {o:?}"))),
+        };
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".into()).to_lowercase();
+        if !["trace", "debug", "info", "warn", "warning", "error"].contains(&log_level.as_str()) {
+            return Err(err(
+                "LOG_LEVEL",
+                format!("must be one of trace, debug, info, warn, error; got {log_level:?}"),
+            ));
+        }
+
+        let first_superuser_password = get("FIRST_SUPERUSER_PASSWORD");
+        if let Some(p) = &first_superuser_password {
+            if p.chars().count() < 8 {
+                return Err(err("FIRST_SUPERUSER_PASSWORD", "must be at least 8 characters"));
+            }
+            if production && WEAK_SECRETS.contains(&p.to_lowercase().as_str()) {
+                return Err(err("FIRST_SUPERUSER_PASSWORD", "is a well-known weak password"));
+            }
+        }
+        let first_superuser_username = get("FIRST_SUPERUSER_USERNAME").unwrap_or_else(|| "admin".into());
+        crate::validate::Username::parse("FIRST_SUPERUSER_USERNAME", &first_superuser_username)
+            .map_err(|e| err("FIRST_SUPERUSER_USERNAME", e.to_string()))?;
+        let first_superuser_email =
+            get("FIRST_SUPERUSER_EMAIL").unwrap_or_else(|| "admin@example.com".into());
+        crate::validate::Email::parse("FIRST_SUPERUSER_EMAIL", &first_superuser_email)
+            .map_err(|e| err("FIRST_SUPERUSER_EMAIL", e.to_string()))?;
+
+        Ok(Config {
+            debug: parse_bool(&get, "DEBUG", false)?,
+            log_level,
+            log_format,
+            db_pool_size: parse_num(&get, "DB_POOL_SIZE", 8, 1, 512)? as usize,
+            server_host,
+            server_port,
+            base_url,
+            jwt_access_secret,
+            jwt_refresh_secret,
+            access_token_expire_minutes: parse_num(&get, "ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 60 * 24 * 7)?,
+            refresh_token_expire_minutes: parse_num(
+                &get,
+                "REFRESH_TOKEN_EXPIRE_MINUTES",
+                10080,
+                1,
+                60 * 24 * 365,
+            )?,
+            algorithm,
+            api_v1_prefix,
+            first_superuser_username,
+            first_superuser_email,
+            first_superuser_password,
+            users_open_registration: parse_bool(&get, "USERS_OPEN_REGISTRATION", false)?,
+            project_name: get("PROJECT_NAME").unwrap_or_else(|| "vcore".into()),
+            timezone: get("TIMEZONE").unwrap_or_else(|| "UTC".into()),
+            accent,
+            trusted_origins: get("TRUSTED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().trim_end_matches('/').to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES", 10, 1, 10_000)? as u32,
+            db_url,
+            data_dir,
+            env_name,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env_name == "production"
+    }
+
+    /// Cookies get `Secure` when the app is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+fn parse_bool(get: &impl Fn(&str) -> Option<String>, var: &str, default: bool) -> Result<bool, ConfigError> {
+    match get(var).map(|v| v.to_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(err(var, format!("expected true or false, got {v:?}"))),
+        },
+    }
+}
+
+fn parse_num(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(err(
+                var,
+                format!("expected a whole number from {min} to {max}, got {v:?}"),
+            )),
+        },
+    }
+}
+
+fn secret(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    production: bool,
+    store: &mut SecretStore,
+) -> Result<String, ConfigError> {
+    match get(var) {
+        Some(v) => {
+            if production && (v.len() < MIN_SECRET_LEN || WEAK_SECRETS.contains(&v.to_lowercase().as_str())) {
+                return Err(err(var, format!("is too weak for production: use at least {MIN_SECRET_LEN} random characters (e.g. `openssl rand -hex 32`)")));
+            }
+            Ok(v)
+        }
+        None if production => Err(err(var, "must be set when ENV_NAME=production")),
+        None => store.get_or_create(var),
+    }
+}
+
+/// Secrets generated for zero-config starts, kept in `data/secrets.env` (0600).
+struct SecretStore {
+    path: PathBuf,
+    enabled: bool,
+    loaded: Option<HashMap<String, String>>,
+}
+
+impl SecretStore {
+    fn new(data_dir: &Path, enabled: bool) -> Self {
+        SecretStore {
+            path: data_dir.join("secrets.env"),
+            enabled,
+            loaded: None,
+        }
+    }
+
+    fn get_or_create(&mut self, var: &str) -> Result<String, ConfigError> {
+        if !self.enabled {
+            // Tests and tools without a data dir: an ephemeral secret is fine.
+            return Ok(random_hex(32));
+        }
+        let path = self.path.clone();
+        let map = self.loaded.get_or_insert_with(|| {
+            std::fs::read_to_string(&path)
+                .map(|text| {
+                    text.lines()
+                        .filter_map(|l| l.split_once('='))
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        if let Some(v) = map.get(var) {
+            return Ok(v.clone());
+        }
+        let v = random_hex(32);
+        map.insert(var.to_string(), v.clone());
+        let mut text = String::from("# Generated by vcore on first start. Keep private.\n");
+        let mut keys: Vec<_> = map.keys().cloned().collect();
+        keys.sort();
+        for k in keys {
+            text.push_str(&format!("{k}={}\n", map[&k]));
+        }
+        write_private(&path, &text).map_err(|e| {
+            err(
+                var,
+                format!("could not store a generated secret in {}: {e}", path.display()),
+            )
+        })?;
+        Ok(v)
+    }
+}
+
+/// Writes a file readable only by its owner (0600 on Unix), creating parent directories.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn zero_config_defaults() {
+        let c = Config::from_map(&vars(&[]), false).unwrap();
+        assert_eq!(c.server_port, 3000);
+        assert_eq!(c.db_url, "sqlite://data/vcore.db");
+        assert_eq!(c.access_token_expire_minutes, 30);
+        assert_eq!(c.refresh_token_expire_minutes, 10080);
+        assert_eq!(c.api_v1_prefix, "/api/v1");
+        assert!(!c.users_open_registration);
+        assert_ne!(c.jwt_access_secret, c.jwt_refresh_secret);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (k, v) in [
+            ("SERVER_PORT", "abc"),
+            ("SERVER_PORT", "70000"),
+            ("DEBUG", "maybe"),
+            ("ALGORITHM", "none"),
+            ("ALGORITHM", "RS256"),
+            ("ACCENT", "red"),
+            ("DB_URL", "mysql://x"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
+            ("LOG_LEVEL", "loud"),
+            ("BASE_URL", "example.com"),
+        ] {
+            let e = Config::from_map(&vars(&[(k, v)]), false).unwrap_err();
+            assert_eq!(e.var, k, "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_missing_or_weak_secrets() {
+        let e = Config::from_map(&vars(&[("ENV_NAME", "production")]), true).unwrap_err();
+        assert_eq!(e.var, "JWT_ACCESS_SECRET_KEY");
+        let strong = "a".repeat(40);
+        let e = Config::from_map(
+            &vars(&[
+                ("ENV_NAME", "production"),
+                ("JWT_ACCESS_SECRET_KEY", &strong),
+                ("JWT_REFRESH_SECRET_KEY", "changeme"),
+            ]),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.var, "JWT_REFRESH_SECRET_KEY");
+        let other = "b".repeat(40);
+        assert!(Config::from_map(
+            &vars(&[
+                ("ENV_NAME", "production"),
+                ("JWT_ACCESS_SECRET_KEY", &strong),
+                ("JWT_REFRESH_SECRET_KEY", &other)
+            ]),
+            true
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn generated_secrets_persist_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let a = Config::from_map(&vars(&[("DATA_DIR", d)]), true).unwrap();
+        let b = Config::from_map(&vars(&[("DATA_DIR", d)]), true).unwrap();
+        assert_eq!(a.jwt_access_secret, b.jwt_access_secret);
+        assert_eq!(a.jwt_refresh_secret, b.jwt_refresh_secret);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secrets.env"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,31 @@
+//! vcore's server-only core: everything the REST handlers and the Leptos server functions
+//! share, so that both stay thin adapters. It knows nothing about HTTP servers or Leptos.
+//!
+//! A short tour:
+//! - [`config`]: settings from the environment and `.env`, generated secrets, validation.
+//! - [`db`]: the connection pool (SQLite or PostgreSQL behind one code path), migrations.
+//! - [`schema`]: the Diesel table definitions, shared by both backends.
+//! - [`validate`]: parsed input types (`Username`, `Email`, `Password`, …).
+//! - [`password`]: Argon2id hashing, always off the async executor.
+//! - [`tokens`]: JWT access/refresh encoding and checking.
+//! - [`users`]: the users service (create, list, update, delete, first superuser).
+//! - [`sessions`]: sign-in, refresh rotation with reuse detection, sign-out.
+//! - [`session_http`]: reading credentials (bearer header or cookies) from request headers.
+//! - [`services`]: [`Services`], the one handle the adapters hold.
+//! - [`error`]: [`DomainError`], the one error type of this layer.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod password;
+pub mod schema;
+pub mod services;
+pub mod session_http;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+pub mod validate;
+
+pub use config::Config;
+pub use error::DomainError;
+pub use services::Services;

@@ -1,0 +1,46 @@
+//! Diesel table definitions, written once for both backends: every column uses a type that
+//! SQLite and PostgreSQL both map (BigInt ids, Timestamp as naive UTC, Text, Bool).
+//! The migrations under `migrations/sqlite` and `migrations/postgres` must produce these
+//! columns; the REST integration tests read and write every column on both backends.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        email -> Text,
+        full_name -> Nullable<Text>,
+        hashed_password -> Text,
+        is_active -> Bool,
+        is_superuser -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// One signed-in device: a refresh-token family. Revoking it ends that session's
+    /// refresh tokens and access tokens alike (access tokens carry its id).
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Text,
+        session_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens);

@@ -1,0 +1,55 @@
+//! [`Services`]: the single handle that REST handlers and server functions hold. It owns
+//! the configuration, the database pool and the token keys; the operations themselves are
+//! `impl Services` blocks in their own modules (`users`, `sessions`).
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::sessions::Throttle;
+use crate::tokens::TokenKeys;
+
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: Arc<TokenKeys>,
+    pub(crate) throttle: Arc<Throttle>,
+}
+
+/// What start-up did, for the caller to report.
+pub struct Started {
+    pub services: Services,
+    pub applied_migrations: Vec<String>,
+    /// Set when this start created the first superuser: its username, and the file holding
+    /// its generated password (None when FIRST_SUPERUSER_PASSWORD was given).
+    pub first_superuser: Option<(String, Option<std::path::PathBuf>)>,
+}
+
+impl Services {
+    /// Connects, applies pending migrations and creates the first superuser if needed.
+    pub async fn start(config: Config) -> anyhow::Result<Started> {
+        let applied_migrations = Db::migrate(&config.db_url).await?;
+        let db = Db::connect(&config.db_url, config.db_pool_size).await?;
+        let services = Services::new(config, db);
+        let first_superuser = services
+            .ensure_first_superuser()
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the first superuser: {e}"))?
+            .map(|(u, path)| (u.username, path));
+        Ok(Started {
+            services,
+            applied_migrations,
+            first_superuser,
+        })
+    }
+
+    pub fn new(config: Config, db: Db) -> Services {
+        Services {
+            keys: Arc::new(TokenKeys::new(&config)),
+            config: Arc::new(config),
+            db,
+            throttle: Arc::new(Throttle::default()),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Sign-in, token refresh and sign-out.
+//!
+//! A session is one signed-in device and one refresh-token family. Each refresh spends the
+//! presented refresh token and issues a new pair in the same session. Presenting a spent
+//! token again means it was copied: the whole session is revoked (reuse detection). One
+//! exception keeps real browsers working: a token spent less than
+//! [`REUSE_GRACE_SECS`] ago (two tabs refreshing at once) gets a fresh pair instead.
+//! Access tokens carry the session id, so revoking a session ends its access tokens too.
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::error::{DomainError, DomainResult};
+use crate::schema::{refresh_tokens, sessions, users};
+use crate::tokens::{Claims, TokenType};
+use crate::users::User;
+use crate::{password, with_conn, Services};
+
+pub const REUSE_GRACE_SECS: i64 = 10;
+const THROTTLE_WINDOW_SECS: u64 = 15 * 60;
+
+/// What a successful sign-in or refresh returns.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_in: i64,
+    pub refresh_expires_in: i64,
+}
+
+/// Where a request came from, recorded on the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn bad_credentials() -> DomainError {
+    DomainError::Unauthorized("Incorrect username or password".into())
+}
+
+fn invalid_token() -> DomainError {
+    DomainError::Unauthorized("Could not validate credentials".into())
+}
+
+impl Services {
+    /// Checks a username (or email) and password and opens a session.
+    pub async fn login(
+        &self,
+        login: &str,
+        password_text: &str,
+        client: &ClientInfo,
+    ) -> DomainResult<(User, TokenPair)> {
+        if login.trim().is_empty() {
+            return Err(DomainError::invalid("username", "must not be empty"));
+        }
+        if password_text.is_empty() {
+            return Err(DomainError::invalid("password", "must not be empty"));
+        }
+        // NUL cannot be stored in PostgreSQL text; no account can have it either.
+        if login.len() > 254 || password_text.len() > 1024 || login.contains('\0') {
+            return Err(bad_credentials());
+        }
+        let account_key = format!("u:{}", login.trim().to_lowercase());
+        let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
+        let max = self.config.login_max_failures as usize;
+        if self.throttle.exceeded(&account_key, max)
+            || ip_key
+                .as_ref()
+                .is_some_and(|k| self.throttle.exceeded(k, max * 5))
+        {
+            return Err(DomainError::TooManyRequests(
+                "Too many failed sign-in attempts; try again later".into(),
+            ));
+        }
+        let user = self.find_user_by_login(login).await?;
+        // Verify against a dummy hash for unknown users so timing does not reveal them.
+        let stored = user
+            .as_ref()
+            .map(|u| u.hashed_password.clone())
+            .unwrap_or_else(|| password::dummy_hash().to_string());
+        let ok = password::verify(password_text.to_string(), stored).await?;
+        let user = match user {
+            Some(u) if ok => u,
+            _ => {
+                self.throttle.record(&account_key);
+                if let Some(k) = &ip_key {
+                    self.throttle.record(k);
+                }
+                tracing::warn!(login = %login.trim(), ip = ?client.ip, "sign-in failed");
+                return Err(bad_credentials());
+            }
+        };
+        if !user.is_active {
+            return Err(DomainError::invalid("username", "Inactive user"));
+        }
+        self.throttle.clear(&account_key);
+        let sid = uuid::Uuid::new_v4().to_string();
+        let expires = now() + Duration::seconds(self.keys.refresh_ttl_secs);
+        with_conn!(self.db, |conn| {
+            diesel::insert_into(sessions::table)
+                .values((
+                    sessions::id.eq(&sid),
+                    sessions::user_id.eq(user.id),
+                    sessions::created_at.eq(now()),
+                    sessions::expires_at.eq(expires),
+                    sessions::user_agent.eq(client.user_agent.as_deref().map(|s| truncate(s, 256))),
+                    sessions::ip.eq(client.ip.as_deref()),
+                ))
+                .execute(conn)
+                .await?
+        });
+        let pair = self.issue_pair(user.id, &sid).await?;
+        tracing::info!(user_id = user.id, ip = ?client.ip, "signed in");
+        Ok((user, pair))
+    }
+
+    /// Stores a new refresh token for `sid` and signs both tokens.
+    async fn issue_pair(&self, user_id: i64, sid: &str) -> DomainResult<TokenPair> {
+        let jti = uuid::Uuid::new_v4().to_string();
+        let (refresh_token, rc) = self.keys.issue(TokenType::Refresh, user_id, sid, &jti)?;
+        let (access_token, _) =
+            self.keys
+                .issue(TokenType::Access, user_id, sid, &uuid::Uuid::new_v4().to_string())?;
+        let expires = chrono::DateTime::from_timestamp(rc.exp, 0)
+            .map(|d| d.naive_utc())
+            .unwrap_or_else(now);
+        with_conn!(self.db, |conn| {
+            diesel::insert_into(refresh_tokens::table)
+                .values((
+                    refresh_tokens::jti.eq(&jti),
+                    refresh_tokens::session_id.eq(sid),
+                    refresh_tokens::created_at.eq(now()),
+                    refresh_tokens::expires_at.eq(expires),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::update(sessions::table.find(sid))
+                .set(sessions::expires_at.eq(expires))
+                .execute(conn)
+                .await?
+        });
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            access_expires_in: self.keys.access_ttl_secs,
+            refresh_expires_in: self.keys.refresh_ttl_secs,
+        })
+    }
+
+    /// Spends a refresh token and returns a new pair in the same session.
+    pub async fn refresh(&self, refresh_token: &str) -> DomainResult<(User, TokenPair)> {
+        let claims = self
+            .keys
+            .check(TokenType::Refresh, refresh_token)
+            .ok_or_else(invalid_token)?;
+        let t = now();
+        // The conditional update is the lock: of two concurrent refreshes only one flips
+        // `used_at` from NULL.
+        let (won, row) = with_conn!(self.db, |conn| {
+            let won = diesel::update(
+                refresh_tokens::table
+                    .find(&claims.jti)
+                    .filter(refresh_tokens::used_at.is_null()),
+            )
+            .set(refresh_tokens::used_at.eq(t))
+            .execute(conn)
+            .await?;
+            let row: Option<(String, Option<NaiveDateTime>)> = refresh_tokens::table
+                .find(&claims.jti)
+                .select((refresh_tokens::session_id, refresh_tokens::used_at))
+                .first(conn)
+                .await
+                .optional()?;
+            (won, row)
+        });
+        let Some((sid, used_at)) = row else {
+            return Err(invalid_token());
+        };
+        if sid != claims.sid {
+            return Err(invalid_token());
+        }
+        if won == 0 {
+            let spent_ago = used_at.map(|u| (t - u).num_seconds()).unwrap_or(i64::MAX);
+            if spent_ago > REUSE_GRACE_SECS {
+                tracing::warn!(session = %sid, "refresh token reused; revoking its session");
+                self.revoke_session(&sid).await?;
+                return Err(invalid_token());
+            }
+        }
+        let user = self.session_user(&claims).await?;
+        let pair = self.issue_pair(user.id, &sid).await?;
+        Ok((user, pair))
+    }
+
+    /// The active user behind a live (not revoked, not expired) session named by `claims`.
+    async fn session_user(&self, claims: &Claims) -> DomainResult<User> {
+        let user_id: i64 = claims.sub.parse().map_err(|_| invalid_token())?;
+        let t = now();
+        let user: Option<User> = with_conn!(self.db, |conn| {
+            users::table
+                .inner_join(sessions::table)
+                .filter(sessions::id.eq(&claims.sid))
+                .filter(users::id.eq(user_id))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(t))
+                .select(User::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        match user {
+            Some(u) if u.is_active => Ok(u),
+            _ => Err(invalid_token()),
+        }
+    }
+
+    /// The user an access token belongs to, if the token is valid and its session live.
+    pub async fn authenticate(&self, access_token: &str) -> DomainResult<User> {
+        let claims = self
+            .keys
+            .check(TokenType::Access, access_token)
+            .ok_or_else(invalid_token)?;
+        self.session_user(&claims).await
+    }
+
+    /// Ends the session that an access or refresh token belongs to.
+    pub async fn logout(&self, token: &str) -> DomainResult<()> {
+        let claims = self
+            .keys
+            .check(TokenType::Access, token)
+            .or_else(|| self.keys.check(TokenType::Refresh, token))
+            .ok_or_else(invalid_token)?;
+        self.revoke_session(&claims.sid).await
+    }
+
+    pub async fn revoke_session(&self, sid: &str) -> DomainResult<()> {
+        let t = now();
+        with_conn!(self.db, |conn| {
+            diesel::update(sessions::table.find(sid).filter(sessions::revoked_at.is_null()))
+                .set(sessions::revoked_at.eq(Some(t)))
+                .execute(conn)
+                .await?
+        });
+        Ok(())
+    }
+
+    /// Ends every session of a user (password change, deactivation).
+    pub async fn revoke_user_sessions(&self, user_id: i64) -> DomainResult<()> {
+        let t = now();
+        with_conn!(self.db, |conn| {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::user_id.eq(user_id))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(Some(t)))
+            .execute(conn)
+            .await?
+        });
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Failed sign-in counter per key (account or IP) over a sliding window, in memory.
+/// Per process: with several nodes each counts its own, which still bounds guessing.
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Throttle {
+    fn prune(q: &mut VecDeque<Instant>) {
+        while q
+            .front()
+            .is_some_and(|t| t.elapsed().as_secs() >= THROTTLE_WINDOW_SECS)
+        {
+            q.pop_front();
+        }
+    }
+    pub fn exceeded(&self, key: &str, max: usize) -> bool {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get_mut(key).is_some_and(|q| {
+            Self::prune(q);
+            q.len() >= max
+        })
+    }
+    pub fn record(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            // Bound memory under a spray of distinct keys: forget everything idle.
+            map.retain(|_, q| {
+                Self::prune(q);
+                !q.is_empty()
+            });
+        }
+        let q = map.entry(key.to_string()).or_default();
+        Self::prune(q);
+        q.push_back(Instant::now());
+    }
+    pub fn clear(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_counts_per_key() {
+        let t = Throttle::default();
+        for _ in 0..3 {
+            assert!(!t.exceeded("a", 3));
+            t.record("a");
+        }
+        assert!(t.exceeded("a", 3));
+        assert!(!t.exceeded("b", 3));
+        t.clear("a");
+        assert!(!t.exceeded("a", 3));
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "hé");
+        assert_eq!(truncate("hi", 5), "hi");
+    }
+}

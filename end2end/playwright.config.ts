@@ -1,0 +1,81 @@
+// Browser tests: Playwright drives the system Chromium (no browser downloads) against the
+// already-built server binary, started here on its own port with a fresh data directory.
+//
+// Build first (`cargo leptos build`), then `npm test`. Knobs: VCORE_BIN (the server binary,
+// default ../target/debug/vcore), E2E_PORT (3456), CHROMIUM (/usr/bin/chromium),
+// LEPTOS_SITE_ROOT (../target/site).
+import { defineConfig } from '@playwright/test';
+import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const port = Number(process.env.E2E_PORT ?? 3456);
+const baseURL = `http://127.0.0.1:${port}`;
+
+// A fresh data dir (so a fresh SQLite database) per run. One fixed name per port, emptied
+// here rather than a new random one, so that runs which never reach the teardown
+// (`--list`, a killed run) cannot pile up directories. Playwright evaluates this file in
+// the runner and again in each worker; only the runner (no TEST_WORKER_INDEX) starts the
+// server, so only it empties the dir. global-teardown.ts removes it after the run.
+const dataDir = path.join(tmpdir(), `vcore-e2e-${port}`);
+if (process.env.TEST_WORKER_INDEX === undefined) {
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  process.env.VCORE_E2E_DATA_DIR = dataDir;
+}
+
+const bin = path.resolve(__dirname, process.env.VCORE_BIN ?? '../target/debug/vcore');
+const siteRoot = path.resolve(__dirname, process.env.LEPTOS_SITE_ROOT ?? '../target/site');
+
+export default defineConfig({
+  testDir: 'tests',
+  workers: 1,
+  retries: 0,
+  fullyParallel: false,
+  forbidOnly: !!process.env.CI,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  reporter: process.env.CI ? [['list']] : [['list'], ['html', { open: 'never' }]],
+  globalTeardown: './global-teardown.ts',
+  use: {
+    baseURL,
+    screenshot: 'only-on-failure',
+    trace: 'off',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: `"${bin}" serve`,
+    url: `${baseURL}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      ...(process.env as Record<string, string>),
+      ENV_NAME: 'development',
+      SERVER_HOST: '127.0.0.1',
+      SERVER_PORT: String(port),
+      BASE_URL: baseURL,
+      DATA_DIR: dataDir,
+      DB_URL: `sqlite://${path.join(dataDir, 'vcore.db')}`,
+      FIRST_SUPERUSER_USERNAME: 'admin',
+      FIRST_SUPERUSER_EMAIL: 'admin@example.com',
+      FIRST_SUPERUSER_PASSWORD: 'e2e-admin-pass',
+      USERS_OPEN_REGISTRATION: 'false',
+      LEPTOS_SITE_ROOT: siteRoot,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+    },
+  },
+});

@@ -1,0 +1,122 @@
+//! The command line of the `vcore` binary. Every sub-command loads the configuration
+//! first, so a bad variable stops it with one line naming the variable.
+
+use clap::{Parser, Subcommand};
+use vcore_domain::{Config, Services};
+
+#[derive(Parser)]
+#[command(name = "vcore", version, about = "vcore: web app core with a REST API and job runner", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web app and the REST API (the default). Applies migrations first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a superuser account.
+    CreateSuperuser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// The password; read from VCORE_PASSWORD when not given here.
+        #[arg(long, env = "VCORE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run() -> i32 {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vcore: {e}");
+            return 2;
+        }
+    };
+    crate::telemetry::init(&config.log_level, config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::CreateSuperuser {
+            username,
+            email,
+            password,
+        } => create_superuser(config, username, email, password).await,
+        Command::Openapi => {
+            let doc = crate::http::openapi_document(&config.api_v1_prefix);
+            println!("{}", doc.to_pretty_json().unwrap_or_default());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("vcore: {e:#}");
+            1
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let base_url = config.base_url.clone();
+    tracing::info!(db = %vcore_domain::config::redact_url(&config.db_url), env = %config.env_name, "starting");
+    let app = crate::startup::Application::build(config).await?;
+    if !app.applied_migrations.is_empty() {
+        tracing::info!(migrations = ?app.applied_migrations, "applied migrations");
+    }
+    println!("vcore is listening on {base_url} (port {})", app.port());
+    if let Some((username, password_file)) = &app.first_superuser {
+        match password_file {
+            Some(path) => println!(
+                "Created the first superuser. Sign in at {base_url}/login as '{username}' with the password in {}",
+                path.display()
+            ),
+            None => println!("Created the first superuser '{username}' (password from FIRST_SUPERUSER_PASSWORD)."),
+        }
+    }
+    app.run_until_stopped().await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let applied = vcore_domain::db::Db::migrate(&config.db_url).await?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    } else {
+        println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
+    }
+    Ok(())
+}
+
+async fn create_superuser(
+    config: Config,
+    username: String,
+    email: String,
+    password: String,
+) -> anyhow::Result<()> {
+    let started = Services::start(config).await?;
+    let user = started
+        .services
+        .create_user(
+            None,
+            vcore_domain::users::NewUser {
+                username,
+                email,
+                password,
+                full_name: None,
+                is_active: true,
+                is_superuser: true,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("created superuser '{}' (id {})", user.username, user.id);
+    Ok(())
+}

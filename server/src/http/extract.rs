@@ -1,0 +1,224 @@
+//! Request extractors that turn every malformed input into a 422 naming the field, instead
+//! of axum's plain-text rejections: JSON and form bodies (with the path of the bad field,
+//! via serde_path_to_error), query strings, numeric path ids, and the signed-in user.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use vcore_app::types::AppError;
+use vcore_domain::sessions::ClientInfo;
+use vcore_domain::users::User;
+use vcore_domain::{session_http, Services};
+
+use super::error::RestError;
+
+/// Splits a serde error into (field, message). serde reports unknown and missing fields
+/// at the parent's path with the field's name in backticks; use that name.
+fn field_and_message(path: &str, err: &str) -> (String, String) {
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| err.strip_prefix(p).and_then(|rest| rest.split('`').next()));
+    let message = err.split(" at line ").next().unwrap_or(err).to_string();
+    let field = match (path, named) {
+        (".", Some(n)) | ("", Some(n)) => n.to_string(),
+        // serde_path_to_error already names an unknown field in the path.
+        (p, Some(n)) if p == n || p.ends_with(&format!(".{n}")) => p.to_string(),
+        (p, Some(n)) => format!("{p}.{n}"),
+        (".", None) => String::new(),
+        (p, None) => p.to_string(),
+    };
+    (field, message)
+}
+
+/// A JSON body of type `T`; anything else (wrong content type included) is a 422.
+pub struct ValidJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+    type Rejection = RestError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with("application/json") {
+            return Err(RestError::invalid(
+                "body",
+                "",
+                "expected a JSON body (Content-Type: application/json)",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| RestError::invalid("body", "", format!("could not read the body: {e}")))?;
+        // Every body of this API is an object. serde would also read a struct from an array
+        // (`[]` fills an all-optional struct with defaults), so refuse anything else here.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(RestError::invalid("body", "", "expected a JSON object"));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(v) => Ok(ValidJson(v)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    return Err(RestError::invalid("body", "", format!("malformed JSON: {inner}")));
+                }
+                let (field, msg) = field_and_message(&path, &inner.to_string());
+                Err(RestError::invalid("body", field, msg))
+            }
+        }
+    }
+}
+
+fn from_urlencoded<T: DeserializeOwned>(location: &'static str, bytes: &[u8]) -> Result<T, RestError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let (field, msg) = field_and_message(&path, &e.into_inner().to_string());
+        RestError::invalid(location, field, msg)
+    })
+}
+
+/// An `application/x-www-form-urlencoded` body (the OAuth2 password form).
+pub struct ValidForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidForm<T> {
+    type Rejection = RestError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with("application/x-www-form-urlencoded") {
+            return Err(RestError::invalid(
+                "body",
+                "",
+                "expected a form body (Content-Type: application/x-www-form-urlencoded)",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| RestError::invalid("body", "", format!("could not read the body: {e}")))?;
+        from_urlencoded("body", &bytes).map(ValidForm)
+    }
+}
+
+/// Query-string parameters.
+pub struct ValidQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = RestError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        from_urlencoded("query", parts.uri.query().unwrap_or("").as_bytes()).map(ValidQuery)
+    }
+}
+
+/// The numeric `{user_id}`-style path parameter (the route's only one).
+pub struct IdPath(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = RestError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| RestError::invalid("path", "id", "missing path parameter"))?;
+        let (name, value) = raw
+            .iter()
+            .next()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .ok_or_else(|| RestError::invalid("path", "id", "missing path parameter"))?;
+        value
+            .parse::<i64>()
+            .map(IdPath)
+            .map_err(|_| RestError::invalid("path", name, format!("expected an integer id, got {value:?}")))
+    }
+}
+
+/// The caller's address and user agent, put in the request extensions by middleware.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(
+            parts.extensions.get::<ClientInfo>().cloned().unwrap_or_default(),
+        ))
+    }
+}
+
+/// The signed-in user (bearer token or session cookie); 401 otherwise.
+pub struct CurrentUser(pub User);
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    S: Send + Sync,
+    Services: axum::extract::FromRef<S>,
+{
+    type Rejection = RestError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let svc = <Services as axum::extract::FromRef<S>>::from_ref(state);
+        let token = session_http::access_token(&parts.headers)
+            .ok_or_else(|| RestError::from(AppError::Unauthorized("Not authenticated".into())))?;
+        Ok(CurrentUser(svc.authenticate(token).await?))
+    }
+}
+
+/// The raw access token of the request (for sign-out).
+pub struct AccessToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
+    type Rejection = RestError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        session_http::access_token(&parts.headers)
+            .map(|t| AccessToken(t.to_string()))
+            .ok_or_else(|| AppError::Unauthorized("Not authenticated".into()).into())
+    }
+}
+
+/// Status for "created" answers.
+pub const CREATED: StatusCode = StatusCode::CREATED;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_errors_name_fields() {
+        assert_eq!(
+            field_and_message(".", "missing field `email` at line 1 column 2").0,
+            "email"
+        );
+        assert_eq!(
+            field_and_message(".", "unknown field `is_superuser`, expected one of `a`").0,
+            "is_superuser"
+        );
+        assert_eq!(
+            field_and_message("is_superuser", "unknown field `is_superuser`, expected `a`").0,
+            "is_superuser"
+        );
+        assert_eq!(
+            field_and_message(
+                "email",
+                "invalid type: integer `1`, expected a string at line 1 column 9"
+            )
+            .0,
+            "email"
+        );
+        assert_eq!(
+            field_and_message(
+                "email",
+                "invalid type: integer `1`, expected a string at line 1 column 9"
+            )
+            .1,
+            "invalid type: integer `1`, expected a string"
+        );
+        assert_eq!(
+            field_and_message(".", "invalid type: sequence, expected struct").0,
+            ""
+        );
+    }
+}

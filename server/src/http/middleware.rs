@@ -1,0 +1,119 @@
+//! Cross-cutting request handling, applied to every route (REST, pages, server functions):
+//! client info for the audit trail, CSRF refusal of cross-origin cookie writes, and the
+//! transparent refresh of an expired browser session.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use vcore_domain::session_http::{self, ACCESS_COOKIE, REFRESH_COOKIE};
+use vcore_domain::sessions::ClientInfo;
+use vcore_domain::tokens::TokenType;
+use vcore_domain::Services;
+
+use super::error::detail;
+
+/// Records the peer address and user agent as a [`ClientInfo`] extension.
+pub async fn client_info(req: Request, next: Next) -> Response {
+    let mut req = req;
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    req.extensions_mut().insert(ClientInfo { ip, user_agent });
+    next.run(req).await
+}
+
+/// Refuses state-changing requests that a browser reports as cross-origin (CSRF).
+pub async fn csrf(State(svc): State<Services>, req: Request, next: Next) -> Response {
+    if session_http::is_cross_origin_write(&svc.config, req.method(), req.headers()) {
+        tracing::warn!(method = %req.method(), uri = %req.uri(), "cross-origin write refused");
+        return detail(StatusCode::FORBIDDEN, "Cross-origin request refused");
+    }
+    next.run(req).await
+}
+
+/// When a request has session cookies but no valid access token, spends the refresh
+/// cookie, rewrites the request's cookies so that handlers see the new access token, and
+/// sets the new pair on the response. A dead session gets its cookies cleared.
+pub async fn refresh_session(State(svc): State<Services>, mut req: Request, next: Next) -> Response {
+    if session_http::bearer(req.headers()).is_some() {
+        return next.run(req).await;
+    }
+    let access_ok = session_http::cookie(req.headers(), ACCESS_COOKIE)
+        .is_some_and(|t| svc.keys.check(TokenType::Access, t).is_some());
+    let refresh = session_http::cookie(req.headers(), REFRESH_COOKIE).map(str::to_string);
+    let (Some(refresh), false) = (refresh, access_ok) else {
+        return next.run(req).await;
+    };
+    let set_cookies: Vec<HeaderValue> = match svc.refresh(&refresh).await {
+        Ok((_, pair)) => {
+            let ours = format!(
+                "{ACCESS_COOKIE}={}; {REFRESH_COOKIE}={}",
+                pair.access_token, pair.refresh_token
+            );
+            replace_session_cookies(req.headers_mut(), Some(ours));
+            session_http::session_cookies(&svc.config, &pair).into()
+        }
+        Err(_) => {
+            replace_session_cookies(req.headers_mut(), None);
+            session_http::clear_cookies(&svc.config).into()
+        }
+    };
+    let mut resp = next.run(req).await;
+    for v in set_cookies {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// Rewrites the `Cookie` header: other cookies (the theme, say) stay, ours are replaced.
+fn replace_session_cookies(headers: &mut HeaderMap, ours: Option<String>) {
+    let mut parts: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(|p| p.trim().to_string())
+        .filter(|p| {
+            !p.is_empty()
+                && !p.starts_with(&format!("{ACCESS_COOKIE}="))
+                && !p.starts_with(&format!("{REFRESH_COOKIE}="))
+        })
+        .collect();
+    parts.extend(ours);
+    headers.remove(header::COOKIE);
+    if let Ok(v) = HeaderValue::from_str(&parts.join("; ")) {
+        if !parts.is_empty() {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookies_are_replaced_and_others_kept() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("vcore_theme=dark; vcore_access=old; vcore_refresh=r1"),
+        );
+        replace_session_cookies(&mut h, Some("vcore_access=new; vcore_refresh=r2".into()));
+        assert_eq!(
+            h.get(header::COOKIE).unwrap(),
+            "vcore_theme=dark; vcore_access=new; vcore_refresh=r2"
+        );
+        replace_session_cookies(&mut h, None);
+        assert_eq!(h.get(header::COOKIE).unwrap(), "vcore_theme=dark");
+    }
+}

@@ -1,0 +1,91 @@
+//! The HTTP surface: application state, the REST API under `API_V1_PREFIX` (one module per
+//! resource, each with its own `router()`), its OpenAPI document and docs page, the probes,
+//! and the middleware stack. Handlers here are thin: extract, call `vcore_domain`, map.
+
+pub mod error;
+pub mod extract;
+mod login;
+pub mod middleware;
+mod ops;
+mod users;
+
+use axum::extract::FromRef;
+use axum::http::StatusCode;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+use vcore_domain::Services;
+
+/// Everything handlers can reach. Sub-states are taken with `State<Services>` and
+/// `State<LeptosOptions>` through `FromRef`.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for Services {
+    fn from_ref(s: &AppState) -> Self {
+        s.services.clone()
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "vcore API", description = "REST API of vcore: accounts and sign-in (jobs and schedulers follow)."),
+    modifiers(&BearerAuth),
+    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The versioned REST API and its OpenAPI document (paths include the prefix).
+pub fn api(prefix: &str) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::<AppState>::new()
+        .merge(login::router())
+        .merge(users::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(prefix, api)
+        .split_for_parts()
+}
+
+/// The OpenAPI document as served at `{prefix}/openapi.json` (also used by `vcore openapi`).
+pub fn openapi_document(prefix: &str) -> utoipa::openapi::OpenApi {
+    api(prefix).1
+}
+
+/// REST API + OpenAPI JSON + interactive docs at `/docs` (Swagger UI, vendored into the
+/// binary: no CDN) + probes.
+pub fn router(prefix: &str) -> Router<AppState> {
+    let (api, doc) = api(prefix);
+    // Unknown API paths answer JSON, not the web app's HTML 404 page.
+    let not_found = || async { error::detail(StatusCode::NOT_FOUND, "Not Found") };
+    api.route(&format!("{prefix}/{{*rest}}"), axum::routing::any(not_found))
+        .merge(SwaggerUi::new("/docs").url(format!("{prefix}/openapi.json"), doc))
+        .merge(ops::router())
+}

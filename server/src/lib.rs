@@ -1,0 +1,13 @@
+//! The vcore server: HTTP in front of `vcore_domain`, and the Leptos app served from it.
+//!
+//! - [`cli`]: the `vcore` command line (serve, migrate, create-superuser, openapi).
+//! - [`startup`]: [`startup::Application`]: build (migrate, bind) then serve; shutdown.
+//! - [`http`]: state, REST API (one module per resource), OpenAPI + docs, probes, middleware.
+//! - [`web`]: server-side rendering, server functions and static files.
+//! - [`telemetry`]: tracing setup.
+
+pub mod cli;
+pub mod http;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

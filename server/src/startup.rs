@@ -1,0 +1,144 @@
+//! Building and running the server. [`Application::build`] does everything that can fail
+//! (config already parsed: migrations, first superuser, binding the port) before
+//! [`Application::run_until_stopped`] serves; tests build one on port 0 and read the port.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use vcore_domain::{Config, Services};
+
+use crate::http::{self, middleware, AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    services: Services,
+    port: u16,
+    /// Username and generated-password file of a first superuser created by this start.
+    pub first_superuser: Option<(String, Option<std::path::PathBuf>)>,
+    pub applied_migrations: Vec<String>,
+}
+
+impl Application {
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+        let addr = format!("{}:{}", config.server_host, config.server_port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        // With port 0 and no BASE_URL, the derived base URL names the port actually bound.
+        if config.server_port == 0 && config.base_url == format!("http://{}:0", config.server_host) {
+            config.base_url = format!("http://{}:{port}", config.server_host);
+        }
+        let started = Services::start(config).await?;
+        let state = AppState {
+            services: started.services.clone(),
+            leptos: crate::web::leptos_options(),
+        };
+        Ok(Application {
+            router: app_router(state),
+            listener,
+            services: started.services,
+            port,
+            first_superuser: started.first_superuser,
+            applied_migrations: started.applied_migrations,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn services(&self) -> Services {
+        self.services.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests end.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(stop)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The whole app: REST API, docs, probes, pages and server functions, behind the
+/// middleware stack (outermost first).
+pub fn app_router(state: AppState) -> Router {
+    let prefix = state.services.config.api_v1_prefix.clone();
+    let svc = state.services.clone();
+    let routes = http::router(&prefix)
+        .merge(crate::web::router(&state))
+        .with_state(state);
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), uri = %req.uri())
+            }))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(|_| {
+                http::error::detail(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                )
+            }))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(60),
+            ))
+            .layer(axum::middleware::from_fn(middleware::client_info))
+            .layer(axum::middleware::from_fn_with_state(
+                svc.clone(),
+                middleware::csrf,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                svc,
+                middleware::refresh_session,
+            )),
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
