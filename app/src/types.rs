@@ -221,6 +221,46 @@ impl AppError {
 impl server_fn::error::FromServerFnError for AppError {
     type Encoder = server_fn::codec::JsonEncoding;
     fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        use server_fn::error::ServerFnErrorErr as E;
+        match value {
+            // Raised on the server for a malformed call: the client's fault, so a 422
+            // naming the argument when serde names it ("missing field `password`").
+            E::Args(msg) | E::MissingArg(msg) => {
+                let field = msg
+                    .split('`')
+                    .nth(1)
+                    .filter(|_| msg.contains("field `"))
+                    .unwrap_or_default()
+                    .to_string();
+                AppError::Invalid { field, message: msg }
+            }
+            other => AppError::Transport(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+    #[test]
+    fn malformed_server_fn_calls_are_the_clients_fault() {
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Args("missing field `password`".into()));
+        assert_eq!(e.status(), 422);
+        assert_eq!(
+            e.for_field("password").as_deref(),
+            Some("missing field `password`")
+        );
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
+        assert!(matches!(e, AppError::Transport(_)));
+    }
+
+    #[test]
+    fn statuses_follow_the_variant() {
+        assert_eq!(AppError::Unauthorized("x".into()).status(), 401);
+        assert_eq!(AppError::Forbidden("x".into()).status(), 403);
+        assert_eq!(AppError::Conflict("x".into()).status(), 409);
+        assert_eq!(AppError::Internal.to_string(), "Internal server error");
     }
 }

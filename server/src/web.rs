@@ -23,13 +23,15 @@ pub fn leptos_options() -> LeptosOptions {
 pub fn router(state: &AppState) -> Router<AppState> {
     let routes = generate_route_list(App);
     let services = state.services.clone();
+    let context = move || provide_context(services.clone());
     let options = state.leptos.clone();
     Router::new()
-        .leptos_routes_with_context(
-            state,
-            routes,
-            move || provide_context(services.clone()),
-            move || shell(options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes_with_context(state, routes, context.clone(), move || shell(options.clone()))
+        // Static files, else the app's own 404 page (rendered with the same context).
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            context, shell,
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::http::middleware::server_fn_status,
+        ))
 }

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use vcore_app::types::AppError;
 use vcore_domain::session_http::{self, ACCESS_COOKIE, REFRESH_COOKIE};
 use vcore_domain::sessions::ClientInfo;
 use vcore_domain::tokens::TokenType;
@@ -38,6 +39,26 @@ pub async fn csrf(State(svc): State<Services>, req: Request, next: Next) -> Resp
         return detail(StatusCode::FORBIDDEN, "Cross-origin request refused");
     }
     next.run(req).await
+}
+
+/// Gives failed server-function calls the status their error stands for. server_fn
+/// answers every error with 500; ours carry an [`AppError`] whose variant says whether it was
+/// the client's fault (401, 403, 422 …), so a wrong password is not reported as a crash.
+pub async fn server_fn_status(req: Request, next: Next) -> Response {
+    // Applied to the Leptos router only, where `/api/…` are the server functions.
+    let is_server_fn = req.uri().path().starts_with("/api/");
+    let resp = next.run(req).await;
+    if !is_server_fn || resp.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// When a request has session cookies but no valid access token, spends the refresh

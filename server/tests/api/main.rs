@@ -11,6 +11,7 @@
 //! - [`validation`]: bad input gets a 422 naming the field and changes nothing; no 500s.
 //! - [`ops`]: health, readiness, request ids, the OpenAPI document and the docs page.
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
+//! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
 //! - [`openapi`]: the committed `openapi.json` matches what the code serves.
 //!
 //! Every behaviour test is written once as `async fn name(b: Backend)` and runs on both
@@ -51,5 +52,6 @@ mod helpers;
 mod openapi;
 mod ops;
 mod pg;
+mod server_fns;
 mod users;
 mod validation;

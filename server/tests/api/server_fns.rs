@@ -1,0 +1,200 @@
+//! The Leptos server functions, called over HTTP as the browser calls them (form-encoded
+//! POSTs to the URLs the pages render): they answer with the status their error stands
+//! for (never 500 for bad input), apply the same permissions as the REST API, and are
+//! covered by the CSRF check.
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+both_backends!(
+    sign_in_answers_401_for_a_wrong_password_and_sets_cookies_otherwise,
+    server_functions_check_permissions,
+    server_functions_refuse_cross_origin_calls,
+);
+
+/// The server function URL a page's form posts to (`<form action="/api/login123…">`).
+async fn form_action(app: &TestApp, page: &str, cookie: Option<&str>, fn_name: &str) -> String {
+    let mut req = app.client.get(app.url(page));
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    let html = req.send().await.unwrap().text().await.unwrap();
+    let needle = format!("action=\"/api/{fn_name}");
+    let start = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no form for {fn_name} on {page}"))
+        + 8;
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end].to_string()
+}
+
+async fn call(
+    app: &TestApp,
+    url: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, Vec<String>, String) {
+    let mut req = app
+        .client
+        .post(app.url(url))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(form_body(form));
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    if let Some(o) = origin {
+        req = req.header(ORIGIN, o);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let cookies = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    (status, cookies, resp.text().await.unwrap())
+}
+
+fn session_cookie(set_cookies: &[String]) -> String {
+    set_cookies
+        .iter()
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .filter(|c| c.starts_with("vcore_access=") || c.starts_with("vcore_refresh="))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn sign_in(app: &TestApp, username: &str, password: &str) -> String {
+    let login = form_action(app, "/login", None, "login").await;
+    let (status, cookies, body) = call(
+        app,
+        &login,
+        None,
+        None,
+        &[("username", username), ("password", password)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let cookie = session_cookie(&cookies);
+    assert!(
+        cookie.contains("vcore_access=") && cookie.contains("vcore_refresh="),
+        "{cookies:?}"
+    );
+    cookie
+}
+
+async fn sign_in_answers_401_for_a_wrong_password_and_sets_cookies_otherwise(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let login = form_action(&app, "/login", None, "login").await;
+    let (status, cookies, body) = call(
+        &app,
+        &login,
+        None,
+        None,
+        &[("username", ADMIN_USERNAME), ("password", "wrong-password")],
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("Incorrect username or password"), "{body}");
+    assert!(cookies.is_empty(), "no session for a failed sign-in: {cookies:?}");
+
+    let (status, _, body) = call(&app, &login, None, None, &[("username", "")]).await;
+    assert!(
+        (400..500).contains(&status),
+        "missing argument is the client's fault: {status} {body}"
+    );
+
+    let (status, cookies, _) = call(
+        &app,
+        &login,
+        None,
+        None,
+        &[("username", ADMIN_USERNAME), ("password", ADMIN_PASSWORD)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    for c in cookies.iter().filter(|c| c.starts_with("vcore_")) {
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"),
+            "{c}"
+        );
+    }
+    // The cookie session works for the REST API too.
+    let cookie = session_cookie(&cookies);
+    let resp = app
+        .client
+        .get(app.api("/users/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let me: Value = assert_success(resp).await;
+    assert_eq!(me["username"], ADMIN_USERNAME);
+}
+
+async fn server_functions_check_permissions(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin_cookie = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let create = form_action(&app, "/users", Some(&admin_cookie), "create_user").await;
+    let new_user = [
+        ("username", "carol"),
+        ("email", "carol@example.com"),
+        ("password", USER_PASSWORD),
+    ];
+
+    // Anonymous: 401, nothing created.
+    let (status, _, body) = call(&app, &create, None, None, &new_user).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(app.user_count().await, 1);
+
+    // A regular user: 403, nothing created.
+    app.create_user("bob").await;
+    let bob_cookie = sign_in(&app, "bob", USER_PASSWORD).await;
+    let (status, _, body) = call(&app, &create, Some(&bob_cookie), None, &new_user).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(app.user_count().await, 2);
+
+    // Bad input from the superuser: 422 naming the field, nothing created.
+    let bad = [
+        ("username", "carol"),
+        ("email", "not-an-email"),
+        ("password", USER_PASSWORD),
+    ];
+    let (status, _, body) = call(&app, &create, Some(&admin_cookie), None, &bad).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("email"), "{body}");
+    assert_eq!(app.user_count().await, 2);
+
+    // The superuser: created.
+    let (status, _, body) = call(&app, &create, Some(&admin_cookie), None, &new_user).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.user_count().await, 3);
+}
+
+async fn server_functions_refuse_cross_origin_calls(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let cookie = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let create = form_action(&app, "/users", Some(&cookie), "create_user").await;
+    let form = [
+        ("username", "mallory"),
+        ("email", "m@example.com"),
+        ("password", USER_PASSWORD),
+    ];
+    let (status, _, _) = call(&app, &create, Some(&cookie), Some("http://evil.example"), &form).await;
+    assert_eq!(status, 403);
+    assert_eq!(app.user_count().await, 1);
+    // Login CSRF: a foreign page cannot sign the browser into an account either.
+    let login = form_action(&app, "/login", None, "login").await;
+    let creds = [("username", ADMIN_USERNAME), ("password", ADMIN_PASSWORD)];
+    let (status, cookies, _) = call(&app, &login, None, Some("http://evil.example"), &creds).await;
+    assert_eq!(status, 403);
+    assert!(cookies.is_empty());
+    let own = app.address.clone();
+    let (status, _, body) = call(&app, &create, Some(&cookie), Some(&own), &form).await;
+    assert_eq!(status, 200, "{body}");
+}
