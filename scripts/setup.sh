@@ -81,7 +81,11 @@ if [ "$(version_of wasm-bindgen)" != "$wbg" ]; then
 fi
 
 if [ $want_test -eq 1 ]; then
-  apt_install chromium postgresql-15 nodejs npm
+  [ -x /usr/bin/chromium ] || apt_install chromium
+  # The tests start their own throwaway cluster from these binaries; no server is run here.
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+  # Keep a Node.js that is already there (it may not come from Debian's packages).
+  have npx || apt_install nodejs npm
   if [ "$(version_of trunk)" != "$TRUNK_VERSION" ]; then
     install_tool trunk "$TRUNK_VERSION" --locked
   fi

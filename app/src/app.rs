@@ -40,6 +40,13 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     Auth::provide();
     provide_theme();
+    // Effects run only in the browser, after hydration: the marker tells tests (and anyone
+    // debugging) that the WASM bundle has taken over the server-rendered page.
+    Effect::new(|_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "");
+        }
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/vcore.css" />
         <Meta name="color-scheme" content="light dark" />

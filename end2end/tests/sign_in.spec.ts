@@ -1,6 +1,5 @@
 // A person signs in, finds their way around the shell, switches the theme and signs out.
-import { test, expect } from '@playwright/test';
-import { ADMIN, open, signIn, submitSignIn } from './support';
+import { ADMIN, expect, hydrated, open, signIn, submitSignIn, test } from './support';
 
 // Start from a known system preference, so the first theme press has a known outcome.
 test.use({ colorScheme: 'light' });
@@ -22,13 +21,13 @@ test('toggles the theme, and the choice survives a reload', async ({ page }) => 
   await toggle.click();
   await expect(html).toHaveAttribute('data-theme', 'dark');
   await page.reload();
-  await page.waitForLoadState('networkidle');
+  await hydrated(page);
   await expect(html).toHaveAttribute('data-theme', 'dark');
 
   await toggle.click();
   await expect(html).toHaveAttribute('data-theme', 'light');
   await page.reload();
-  await page.waitForLoadState('networkidle');
+  await hydrated(page);
   await expect(html).toHaveAttribute('data-theme', 'light');
 });
 

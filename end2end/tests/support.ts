@@ -1,11 +1,37 @@
-// Shared steps of the browser tests. Every navigation waits for `networkidle`, by which
-// time the WASM bundle has loaded and the page is hydrated (the page marks nothing else).
-import { expect, type Page } from '@playwright/test';
+// Shared steps of the browser tests. Every navigation waits until the page is hydrated:
+// the app sets `data-hydrated` on <html> from an effect, which runs only once the WASM
+// bundle has taken over. `test` fails any test whose page threw an uncaught error or
+// failed to load a resource (a missing WASM file once passed unnoticed).
+import { test as base, expect, type Page } from '@playwright/test';
+
+export const test = base.extend<{ pageErrors: string[] }>({
+  pageErrors: [
+    async ({ page }, use) => {
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+      page.on('response', (r) => {
+        if (r.status() >= 400 && r.request().resourceType() !== 'fetch') {
+          errors.push(`${r.status()} ${r.url()}`);
+        }
+      });
+      await use(errors);
+      expect(errors, 'page errors').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+export { expect };
 
 export const ADMIN = { username: 'admin', password: 'e2e-admin-pass' };
 
 export async function open(page: Page, path: string): Promise<void> {
   await page.goto(path);
+  await hydrated(page);
+}
+
+/** Waits until the WASM bundle has hydrated the page. */
+export async function hydrated(page: Page): Promise<void> {
+  await expect(page.locator('html[data-hydrated]')).toHaveCount(1);
   await page.waitForLoadState('networkidle');
 }
 
@@ -22,5 +48,5 @@ export async function signIn(page: Page, username: string, password: string): Pr
   await submitSignIn(page, username, password);
   await expect(page.locator('nav[aria-label="Main"]')).toBeVisible();
   await expect(page).not.toHaveURL(/\/login/);
-  await page.waitForLoadState('networkidle');
+  await hydrated(page);
 }

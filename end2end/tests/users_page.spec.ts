@@ -1,7 +1,6 @@
 // A superuser adds an account on the users page; that account's owner signs in and is
 // told, politely, that the users page is not for them.
-import { test, expect } from '@playwright/test';
-import { ADMIN, open, signIn } from './support';
+import { ADMIN, expect, hydrated, open, signIn, test } from './support';
 
 test('admin creates a user, who then has no access to the users page', async ({ page, browser }) => {
   const username = `e2e${Date.now().toString(36)}`;
@@ -21,7 +20,7 @@ test('admin creates a user, who then has no access to the users page', async ({ 
   await expect(row).toContainText('End To End');
   // It is stored, not just drawn.
   await page.reload();
-  await page.waitForLoadState('networkidle');
+  await hydrated(page);
   await expect(page.getByRole('row').filter({ hasText: username })).toBeVisible();
 
   // The new user, in a separate browser context (its own cookies).

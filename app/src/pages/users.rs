@@ -11,11 +11,26 @@ use crate::api::{list_users, CreateUser, SetUserActive};
 use crate::auth::use_auth;
 use crate::components::forms::{action_error, reset_on_success, Field, FormError};
 use crate::pages::{day, loading};
-use crate::types::UsersPage as Page;
+use crate::types::{AppError, UsersPage as Page};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let auth = use_auth();
+    let create = ServerAction::<CreateUser>::new();
+    let toggle = ServerAction::<SetUserActive>::new();
+    // Created once, here, and depending on no other resource: a resource made while the page
+    // re-renders, or keyed on another resource, is serialised by the server with a value the
+    // browser does not start from, and hydration fails. A regular user's 403 means "no list".
+    let users = Resource::new(
+        move || (create.version().get(), toggle.version().get()),
+        |_| async move {
+            match list_users(None, None).await {
+                Ok(page) => Ok(Some(page)),
+                Err(AppError::Forbidden(_) | AppError::Unauthorized(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        },
+    );
     view! {
         <Title text="Users" />
         <Transition fallback=loading>
@@ -23,7 +38,7 @@ pub fn UsersPage() -> impl IntoView {
                 auth.current()
                     .map(|me| {
                         if me.is_superuser {
-                            Either::Left(view! { <UsersAdmin /> })
+                            Either::Left(view! { <UsersAdmin users create toggle /> })
                         } else {
                             Either::Right(view! {
                                 <h1>"Users"</h1>
@@ -36,16 +51,14 @@ pub fn UsersPage() -> impl IntoView {
     }
 }
 
+type UsersResource = Resource<Result<Option<Page>, AppError>>;
+
 #[component]
-fn UsersAdmin() -> impl IntoView {
-    let create = ServerAction::<CreateUser>::new();
-    let toggle = ServerAction::<SetUserActive>::new();
-    // Reload the list after every create or switch, successful or not (a refusal may mean
-    // someone else changed the list meanwhile).
-    let users = Resource::new(
-        move || (create.version().get(), toggle.version().get()),
-        |_| list_users(None, None),
-    );
+fn UsersAdmin(
+    users: UsersResource,
+    create: ServerAction<CreateUser>,
+    toggle: ServerAction<SetUserActive>,
+) -> impl IntoView {
     let create_error = action_error(create);
     let toggle_error = action_error(toggle);
     let form = NodeRef::<Form>::new();
@@ -62,16 +75,14 @@ fn UsersAdmin() -> impl IntoView {
         </header>
         <section class="card">
             <FormError error=toggle_error fields=&[] />
-            <Transition fallback=loading>
-                {move || {
-                    users
-                        .get()
-                        .map(|page| match page {
-                            Ok(page) => Either::Left(view! { <UserTable page toggle /> }),
-                            Err(e) => Either::Right(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
-                        })
-                }}
-            </Transition>
+            {move || {
+                users
+                    .get()
+                    .map(|page| match page {
+                        Ok(page) => Either::Left(page.map(|page| view! { <UserTable page toggle /> })),
+                        Err(e) => Either::Right(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
+                    })
+            }}
         </section>
         <section class="card" aria-labelledby="new-user-title">
             <h2 id="new-user-title">"Add a user"</h2>

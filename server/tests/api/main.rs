@@ -4,6 +4,7 @@
 //! A short tour:
 //! - [`helpers`]: `spawn_app`, the HTTP client helpers and the assertions every test uses.
 //! - [`pg`]: a throwaway PostgreSQL cluster (one per test process, one database per test).
+//! - [`cli`]: the binary itself: --help, bad config, zero-config first start, SIGTERM.
 //! - [`auth`]: sign-in, refresh rotation and reuse detection, sign-out, registration.
 //! - [`users`]: the users endpoints, their effects and their invariants.
 //! - [`authz`]: one table: every endpoint from every side (anonymous, owner, other user,
@@ -47,6 +48,7 @@ macro_rules! both_backends {
 
 mod auth;
 mod authz;
+mod cli;
 mod csrf;
 mod helpers;
 mod openapi;
