@@ -25,6 +25,9 @@ if (process.env.TEST_WORKER_INDEX === undefined) {
 }
 
 const bin = path.resolve(__dirname, process.env.VCORE_BIN ?? '../target/debug/vcore');
+// The client-only (Trunk) build, served by spa-server.mjs on the next port.
+export const spaURL = `http://127.0.0.1:${port + 1}`;
+const spaDist = path.resolve(__dirname, process.env.SPA_DIST ?? '../target/spa');
 const siteRoot = path.resolve(__dirname, process.env.LEPTOS_SITE_ROOT ?? '../target/site');
 
 export default defineConfig({
@@ -55,7 +58,7 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [{
     command: `"${bin}" serve`,
     url: `${baseURL}/readyz`,
     reuseExistingServer: false,
@@ -76,6 +79,13 @@ export default defineConfig({
       USERS_OPEN_REGISTRATION: 'false',
       LEPTOS_SITE_ROOT: siteRoot,
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      // The SPA is served from another origin (like `trunk serve`); its writes are trusted.
+      TRUSTED_ORIGINS: spaURL,
     },
-  },
+  }, {
+    command: `node spa-server.mjs ${port + 1} "${spaDist}" ${baseURL}`,
+    url: `${spaURL}/index.html`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+  }],
 });

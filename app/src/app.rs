@@ -35,6 +35,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The stylesheet cargo-leptos builds for the server; the Trunk build links its own copy
+/// from `frontend/index.html`, so there it is left out (it would be a 404).
+#[cfg(not(feature = "csr"))]
+const STYLESHEET: Option<&str> = Some("/pkg/vcore.css");
+#[cfg(feature = "csr")]
+const STYLESHEET: Option<&str> = None;
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -48,7 +55,7 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/vcore.css" />
+        {STYLESHEET.map(|href| view! { <Stylesheet id="leptos" href=href /> })}
         <Meta name="color-scheme" content="light dark" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
         <ThemeRoot />
