@@ -4,6 +4,7 @@
 # -Zbuild-std to the WASM build only. Unstable flags stay out of files a laptop build reads.
 CARGO_LEPTOS_VERSION=0.3.11
 TRUNK_VERSION=0.21.14
+WASM_OPT_VERSION=0.116.1
 export PATH="$HOME/.cargo/bin:$PATH"
 LEPTOS_LIB_ARGS=()
 TRUNK_STD=""

@@ -2,8 +2,9 @@
 # Installs what building and testing vcore needs, and nothing that is already there.
 # Idempotent: a second run checks versions and returns in seconds.
 #
-#   scripts/setup.sh          toolchain + cargo-leptos + wasm-bindgen (to build and run)
-#   scripts/setup.sh --test   also Chromium, PostgreSQL 15, Node packages, Trunk (to test)
+#   scripts/setup.sh            toolchain + cargo-leptos + wasm-bindgen (debug builds)
+#   scripts/setup.sh --release  also wasm-opt, which cargo-leptos requires for release builds
+#   scripts/setup.sh --test     also Chromium, PostgreSQL, Node packages, Trunk (to test)
 #
 # WASM route: rustup's wasm32-unknown-unknown target when it can be had (tried once, with
 # a short timeout); otherwise Debian's rustc-web + std sources, building std for wasm with
@@ -12,7 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_release=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --release) want_release=1 ;;
+    *) echo "usage: scripts/setup.sh [--release] [--test]" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -78,6 +86,12 @@ fi
 wbg=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)
 if [ "$(version_of wasm-bindgen)" != "$wbg" ]; then
   install_tool wasm-bindgen-cli "$wbg"
+fi
+
+# The wasm-opt crate compiles binaryen from source (~13 min, once): Debian's binaryen is too
+# old for the WASM that current rustc emits.
+if [ $want_release -eq 1 ] && ! have wasm-opt; then
+  install_tool wasm-opt "$WASM_OPT_VERSION" --locked
 fi
 
 if [ $want_test -eq 1 ]; then

@@ -3,7 +3,7 @@
 # http://127.0.0.1:3000 (SERVER_HOST / SERVER_PORT / DB_URL … override; see .env.example).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --release
 . scripts/env.sh
 echo "[start] cargo leptos build --release"
 cargo leptos build --release "${LEPTOS_LIB_ARGS[@]}"

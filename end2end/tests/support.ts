@@ -2,7 +2,7 @@
 // the app sets `data-hydrated` on <html> from an effect, which runs only once the WASM
 // bundle has taken over. `test` fails any test whose page threw an uncaught error or
 // failed to load a resource (a missing WASM file once passed unnoticed).
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
 
 export const test = base.extend<{ pageErrors: string[] }>({
   pageErrors: [
@@ -49,4 +49,20 @@ export async function signIn(page: Page, username: string, password: string): Pr
   await expect(page.locator('nav[aria-label="Main"]')).toBeVisible();
   await expect(page).not.toHaveURL(/\/login/);
   await hydrated(page);
+}
+
+/** Creates a regular user through the REST API (as the admin); returns its username. */
+export async function createUserViaApi(request: APIRequestContext, password: string): Promise<string> {
+  const login = await request.post('/api/v1/login/access-token', {
+    form: { username: ADMIN.username, password: ADMIN.password },
+  });
+  expect(login.ok()).toBeTruthy();
+  const { access_token } = await login.json();
+  const username = `u${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
+  const created = await request.post('/api/v1/users/', {
+    headers: { Authorization: `Bearer ${access_token}` },
+    data: { username, email: `${username}@example.com`, password },
+  });
+  expect(created.status()).toBe(201);
+  return username;
 }

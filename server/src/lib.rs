@@ -6,6 +6,9 @@
 //! - [`web`]: server-side rendering, server functions and static files.
 //! - [`telemetry`]: tracing setup.
 
+// Leptos view types nest deeply; the release build needs more than the default 128.
+#![recursion_limit = "512"]
+
 pub mod cli;
 pub mod http;
 pub mod startup;

@@ -31,27 +31,38 @@ fn field_and_message(path: &str, err: &str) -> (String, String) {
     (field, message)
 }
 
+/// The body of a request whose `Content-Type` starts with `content_type`; else a 422 that
+/// says what was expected (`what`).
+async fn body_of<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    content_type: &str,
+    what: &str,
+) -> Result<axum::body::Bytes, RestError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with(content_type) {
+        return Err(RestError::invalid(
+            "body",
+            "",
+            format!("expected {what} (Content-Type: {content_type})"),
+        ));
+    }
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| RestError::invalid("body", "", format!("could not read the body: {e}")))
+}
+
 /// A JSON body of type `T`; anything else (wrong content type included) is a 422.
 pub struct ValidJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     type Rejection = RestError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct.starts_with("application/json") {
-            return Err(RestError::invalid(
-                "body",
-                "",
-                "expected a JSON body (Content-Type: application/json)",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| RestError::invalid("body", "", format!("could not read the body: {e}")))?;
+        let bytes = body_of(req, state, "application/json", "a JSON body").await?;
         // Every body of this API is an object. serde would also read a struct from an array
         // (`[]` fills an all-optional struct with defaults), so refuse anything else here.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -88,21 +99,7 @@ pub struct ValidForm<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidForm<T> {
     type Rejection = RestError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct.starts_with("application/x-www-form-urlencoded") {
-            return Err(RestError::invalid(
-                "body",
-                "",
-                "expected a form body (Content-Type: application/x-www-form-urlencoded)",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| RestError::invalid("body", "", format!("could not read the body: {e}")))?;
+        let bytes = body_of(req, state, "application/x-www-form-urlencoded", "a form body").await?;
         from_urlencoded("body", &bytes).map(ValidForm)
     }
 }
