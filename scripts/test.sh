@@ -4,10 +4,19 @@
 # client-only Trunk build, and the browser tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$(date +%s)
+last=$t0
+# Each step prints how long the previous one took, so a run doubles as a build-time report.
+step() {
+  local now; now=$(date +%s)
+  [ "$now" -gt "$t0" ] && printf '   (%ss)\n' $((now - last))
+  last=$now
+  printf '\n\033[1;32m== %s\033[0m\n' "$*"
+}
+
+step "setup (tools and packages, skipped when present)"
 scripts/setup.sh --test
 . scripts/env.sh
-step() { printf '\n\033[1;32m== %s\033[0m\n' "$*"; }
-t0=$(date +%s)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
