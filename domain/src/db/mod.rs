@@ -83,9 +83,7 @@ impl Db {
         let backend = if url.starts_with("sqlite://") {
             let path = sqlite_path(url).to_string();
             if let Some(dir) = std::path::Path::new(&path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)?;
-                }
+                crate::config::create_private_dir(dir)?;
             }
             let mut cfg = ManagerConfig::<SqliteConn>::default();
             cfg.custom_setup = Box::new(|url: &str| {
@@ -162,9 +160,7 @@ impl Db {
             let done = if url.starts_with("sqlite://") {
                 let path = sqlite_path(&url).to_string();
                 if let Some(dir) = std::path::Path::new(&path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir)?;
-                    }
+                    crate::config::create_private_dir(dir)?;
                 }
                 let mut conn = SqliteConnection::establish(&path)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
