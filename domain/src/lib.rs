@@ -8,6 +8,7 @@
 //! - [`validate`]: parsed input types (`Username`, `Email`, `Password`, …).
 //! - [`password`]: Argon2id hashing, always off the async executor.
 //! - [`tokens`]: JWT access/refresh encoding and checking.
+//! - [`jobs`]: the job model and state machine, and (in `jobs::store`) all queue SQL.
 //! - [`users`]: the users service (create, list, update, delete, first superuser).
 //! - [`sessions`]: sign-in, refresh rotation with reuse detection, sign-out.
 //! - [`session_http`]: reading credentials (bearer header or cookies) from request headers.
@@ -17,6 +18,7 @@
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod password;
 pub mod schema;
 pub mod services;

@@ -43,4 +43,37 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens);
+
+diesel::table! {
+    /// The job queue: one row per job, from enqueue to its end (see `jobs::JobStatus`).
+    jobs (id) {
+        id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        command -> Text,
+        meta -> Text,
+        queue -> Text,
+        priority -> SmallInt,
+        status -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        timeout_secs -> Nullable<Integer>,
+        run_at -> Timestamp,
+        unique_key -> Nullable<Text>,
+        owner_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        exit_code -> Nullable<Integer>,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        log_path -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        fence -> BigInt,
+    }
+}
+
+diesel::joinable!(jobs -> users (owner_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, jobs);

@@ -10,6 +10,7 @@
 //! - [`authz`]: one table: every endpoint from every side (anonymous, owner, other user,
 //!   superuser).
 //! - [`validation`]: bad input gets a 422 naming the field and changes nothing; no 500s.
+//! - [`jobs_store`]: the job queue storage: claim order, starvation rule, fencing, retries.
 //! - [`ops`]: health, readiness, request ids, the OpenAPI document and the docs page.
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
@@ -51,6 +52,7 @@ mod authz;
 mod cli;
 mod csrf;
 mod helpers;
+mod jobs_store;
 mod openapi;
 mod ops;
 mod pg;

@@ -1,0 +1,446 @@
+//! All job-queue SQL, in one place. Every state change that a worker makes is fenced: it
+//! names the job *and* the fence value it claimed with, and only applies while the job is
+//! still `running` under that fence, so a worker whose lease was rescued (and whose job may
+//! be running elsewhere) cannot record a result.
+//!
+//! Claim order is priority (highest first), then id (first in, first out). Starvation rule:
+//! the runner makes every `STARVATION_EVERY`-th claim of a queue with `oldest_first`, which
+//! takes the oldest queued jobs whatever their priority. Under any stream of higher-priority
+//! work a low-priority job therefore waits at most `STARVATION_EVERY` claims for each job
+//! queued before it. On SQLite, claims are safe because writes are serialised; on
+//! PostgreSQL, the candidate rows are locked with `FOR UPDATE SKIP LOCKED`, so concurrent
+//! claimers (other processes included) take disjoint jobs without waiting on each other.
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::{Job, JobKind, JobStatus, NewJob, Priority};
+use crate::db::{Backend, Db};
+use crate::error::{DomainError, DomainResult};
+use crate::schema::jobs;
+
+/// Every this many claims of a queue, one takes the oldest jobs instead of the highest.
+pub const STARVATION_EVERY: u64 = 8;
+
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = jobs)]
+struct JobRow {
+    id: i64,
+    name: String,
+    kind: String,
+    command: String,
+    meta: String,
+    queue: String,
+    priority: i16,
+    status: String,
+    attempts: i32,
+    max_attempts: i32,
+    timeout_secs: Option<i32>,
+    run_at: NaiveDateTime,
+    unique_key: Option<String>,
+    owner_id: Option<i64>,
+    created_at: NaiveDateTime,
+    started_at: Option<NaiveDateTime>,
+    finished_at: Option<NaiveDateTime>,
+    exit_code: Option<i32>,
+    result: Option<String>,
+    error: Option<String>,
+    log_path: Option<String>,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<NaiveDateTime>,
+    fence: i64,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = DomainError;
+    fn try_from(r: JobRow) -> Result<Job, DomainError> {
+        let corrupt = |what: &str| {
+            DomainError::Internal(anyhow::anyhow!("job {}: invalid {what} in the database", r.id))
+        };
+        Ok(Job {
+            kind: JobKind::parse("kind", &r.kind).map_err(|_| corrupt("kind"))?,
+            status: JobStatus::parse("status", &r.status).map_err(|_| corrupt("status"))?,
+            priority: Priority::from_i16(r.priority).ok_or_else(|| corrupt("priority"))?,
+            meta: serde_json::from_str(&r.meta).map_err(|_| corrupt("meta"))?,
+            id: r.id,
+            name: r.name,
+            command: r.command,
+            queue: r.queue,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            timeout_secs: r.timeout_secs,
+            run_at: r.run_at,
+            unique_key: r.unique_key,
+            owner_id: r.owner_id,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            exit_code: r.exit_code,
+            result: r.result,
+            error: r.error,
+            log_path: r.log_path,
+            lease_owner: r.lease_owner,
+            lease_expires_at: r.lease_expires_at,
+            fence: r.fence,
+        })
+    }
+}
+
+fn to_jobs(rows: Vec<JobRow>) -> DomainResult<Vec<Job>> {
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+/// Stores a new job: `queued` when it may run now, `pending` when `run_at` is later.
+/// A live job with the same `unique_key` makes this a 409.
+pub async fn insert(db: &Db, new: &NewJob) -> DomainResult<Job> {
+    let t = now();
+    let run_at = new.run_at.map(|r| r.naive_utc()).unwrap_or(t);
+    let status = if run_at > t {
+        JobStatus::Pending
+    } else {
+        JobStatus::Queued
+    };
+    let values = (
+        jobs::name.eq(&new.name),
+        jobs::kind.eq(new.kind.as_str()),
+        jobs::command.eq(&new.command),
+        jobs::meta.eq(new.meta.to_string()),
+        jobs::queue.eq(&new.queue),
+        jobs::priority.eq(new.priority.as_i16()),
+        jobs::status.eq(status.as_str()),
+        jobs::max_attempts.eq(new.max_attempts),
+        jobs::timeout_secs.eq(new.timeout_secs),
+        jobs::run_at.eq(run_at),
+        jobs::unique_key.eq(new.unique_key.as_deref()),
+        jobs::owner_id.eq(new.owner_id),
+        jobs::created_at.eq(t),
+    );
+    let inserted: Result<JobRow, diesel::result::Error> = crate::with_conn!(db, |conn| {
+        diesel::insert_into(jobs::table)
+            .values(values)
+            .returning(JobRow::as_returning())
+            .get_result(conn)
+            .await
+    });
+    match inserted {
+        Ok(row) => row.try_into(),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(DomainError::Conflict(
+                "a job with this unique_key is already pending, queued or running".into(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(db: &Db, id: i64) -> DomainResult<Option<Job>> {
+    let row: Option<JobRow> = crate::with_conn!(db, |conn| {
+        jobs::table
+            .find(id)
+            .select(JobRow::as_select())
+            .first(conn)
+            .await
+            .optional()?
+    });
+    row.map(Job::try_from).transpose()
+}
+
+/// What a claim asks for.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub queue: &'a str,
+    pub limit: i64,
+    pub worker: &'a str,
+    pub lease_until: NaiveDateTime,
+    /// The starvation rule's turn: take the oldest jobs, not the highest.
+    pub oldest_first: bool,
+}
+
+/// Moves up to `limit` queued jobs of a queue to `running` for `worker`, in claim order,
+/// counting an attempt and bumping each job's fence. One statement: the UPDATE claims the
+/// ids its own subquery picks (written in SQL because Diesel's DSL cannot express an update
+/// whose filter selects from the same table with ORDER BY, LIMIT and a row lock).
+pub async fn claim(db: &Db, c: &Claim<'_>) -> DomainResult<Vec<Job>> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let order = if c.oldest_first { "id" } else { "priority DESC, id" };
+    let (t, queued, running) = (now(), JobStatus::Queued.as_str(), JobStatus::Running.as_str());
+    let mut rows: Vec<JobRow> = match db.backend() {
+        Backend::Sqlite(pool) => {
+            let sql = format!(
+                "UPDATE jobs SET status = ?, attempts = attempts + 1, started_at = ?, lease_owner = ?, \
+                 lease_expires_at = ?, fence = fence + 1 WHERE id IN (SELECT id FROM jobs \
+                 WHERE queue = ? AND status = ? ORDER BY {order} LIMIT ?) RETURNING *"
+            );
+            diesel::sql_query(sql)
+                .bind::<Text, _>(running)
+                .bind::<Timestamp, _>(t)
+                .bind::<Text, _>(c.worker)
+                .bind::<Timestamp, _>(c.lease_until)
+                .bind::<Text, _>(c.queue)
+                .bind::<Text, _>(queued)
+                .bind::<BigInt, _>(c.limit)
+                .load(&mut *pool.get().await?)
+                .await?
+        }
+        Backend::Pg(pool) => {
+            let sql = format!(
+                "UPDATE jobs SET status = $1, attempts = attempts + 1, started_at = $2, lease_owner = $3, \
+                 lease_expires_at = $4, fence = fence + 1 WHERE id IN (SELECT id FROM jobs \
+                 WHERE queue = $5 AND status = $6 ORDER BY {order} LIMIT $7 FOR UPDATE SKIP LOCKED) \
+                 RETURNING *"
+            );
+            diesel::sql_query(sql)
+                .bind::<Text, _>(running)
+                .bind::<Timestamp, _>(t)
+                .bind::<Text, _>(c.worker)
+                .bind::<Timestamp, _>(c.lease_until)
+                .bind::<Text, _>(c.queue)
+                .bind::<Text, _>(queued)
+                .bind::<BigInt, _>(c.limit)
+                .load(&mut *pool.get().await?)
+                .await?
+        }
+    };
+    // RETURNING has no order; hand jobs to workers in claim order.
+    if c.oldest_first {
+        rows.sort_by_key(|r| r.id);
+    } else {
+        rows.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.id));
+    }
+    to_jobs(rows)
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done {
+        result: Option<String>,
+        exit_code: Option<i32>,
+    },
+    /// Failed; retried at `retry_at` while attempts remain, else the job is `failed`.
+    Failed {
+        error: String,
+        exit_code: Option<i32>,
+        retry_at: NaiveDateTime,
+    },
+}
+
+/// What [`finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Done,
+    /// Back to `pending` for another attempt.
+    Retrying,
+    Failed,
+    /// The fence did not match or the job is no longer running: nothing was written.
+    Stale,
+}
+
+/// Records the end of an attempt, fenced.
+pub async fn finish(db: &Db, id: i64, fence: i64, outcome: &Outcome) -> DomainResult<Finished> {
+    let t = now();
+    let held = jobs::id
+        .eq(id)
+        .and(jobs::fence.eq(fence))
+        .and(jobs::status.eq(JobStatus::Running.as_str()));
+    let lease_cleared = (
+        jobs::lease_owner.eq(None::<String>),
+        jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+    );
+    Ok(crate::with_conn!(db, |conn| {
+        match outcome {
+            Outcome::Done { result, exit_code } => {
+                let n = diesel::update(jobs::table.filter(held))
+                    .set((
+                        jobs::status.eq(JobStatus::Done.as_str()),
+                        jobs::finished_at.eq(t),
+                        jobs::result.eq(result.as_deref()),
+                        jobs::exit_code.eq(exit_code),
+                        jobs::error.eq(None::<String>),
+                        lease_cleared,
+                    ))
+                    .execute(conn)
+                    .await?;
+                if n == 1 {
+                    Finished::Done
+                } else {
+                    Finished::Stale
+                }
+            }
+            Outcome::Failed {
+                error,
+                exit_code,
+                retry_at,
+            } => {
+                let retried = diesel::update(
+                    jobs::table
+                        .filter(held)
+                        .filter(jobs::attempts.lt(jobs::max_attempts)),
+                )
+                .set((
+                    jobs::status.eq(JobStatus::Pending.as_str()),
+                    jobs::run_at.eq(retry_at),
+                    jobs::error.eq(error),
+                    jobs::exit_code.eq(exit_code),
+                    lease_cleared.clone(),
+                ))
+                .execute(conn)
+                .await?;
+                if retried == 1 {
+                    Finished::Retrying
+                } else {
+                    let n = diesel::update(jobs::table.filter(held))
+                        .set((
+                            jobs::status.eq(JobStatus::Failed.as_str()),
+                            jobs::finished_at.eq(t),
+                            jobs::error.eq(error),
+                            jobs::exit_code.eq(exit_code),
+                            lease_cleared,
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if n == 1 {
+                        Finished::Failed
+                    } else {
+                        Finished::Stale
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// Extends the lease of `worker`'s running jobs; returns how many it still holds.
+pub async fn heartbeat(db: &Db, worker: &str, until: NaiveDateTime) -> DomainResult<usize> {
+    Ok(crate::with_conn!(db, |conn| {
+        diesel::update(
+            jobs::table
+                .filter(jobs::lease_owner.eq(worker))
+                .filter(jobs::status.eq(JobStatus::Running.as_str())),
+        )
+        .set(jobs::lease_expires_at.eq(until))
+        .execute(conn)
+        .await?
+    }))
+}
+
+/// Moves `pending` jobs whose `run_at` has come to `queued`; returns how many.
+pub async fn promote_due(db: &Db) -> DomainResult<usize> {
+    let t = now();
+    Ok(crate::with_conn!(db, |conn| {
+        diesel::update(
+            jobs::table
+                .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+                .filter(jobs::run_at.le(t)),
+        )
+        .set(jobs::status.eq(JobStatus::Queued.as_str()))
+        .execute(conn)
+        .await?
+    }))
+}
+
+/// When the next `pending` job becomes due, if any (the promoter sleeps until then).
+pub async fn next_due(db: &Db) -> DomainResult<Option<NaiveDateTime>> {
+    Ok(crate::with_conn!(db, |conn| {
+        jobs::table
+            .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+            .select(diesel::dsl::min(jobs::run_at))
+            .first::<Option<NaiveDateTime>>(conn)
+            .await?
+    }))
+}
+
+/// Rescues jobs whose lease has expired (their worker died or hung): back to `pending`
+/// (due at once) while attempts remain, else `failed`. The bumped fence makes sure the
+/// lost worker can no longer record a result. Returns the rescued job ids.
+pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<i64>> {
+    let t = now();
+    let expired = jobs::status
+        .eq(JobStatus::Running.as_str())
+        .and(jobs::lease_expires_at.lt(t));
+    let lost = "lease expired: the worker stopped renewing it (crash or hang)";
+    Ok(crate::with_conn!(db, |conn| {
+        let mut ids: Vec<i64> = diesel::update(
+            jobs::table
+                .filter(expired)
+                .filter(jobs::attempts.lt(jobs::max_attempts)),
+        )
+        .set((
+            jobs::status.eq(JobStatus::Pending.as_str()),
+            jobs::run_at.eq(t),
+            jobs::error.eq(lost),
+            jobs::fence.eq(jobs::fence + 1),
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+        ))
+        .returning(jobs::id)
+        .get_results(conn)
+        .await?;
+        let failed: Vec<i64> = diesel::update(jobs::table.filter(expired))
+            .set((
+                jobs::status.eq(JobStatus::Failed.as_str()),
+                jobs::finished_at.eq(t),
+                jobs::error.eq(lost),
+                jobs::fence.eq(jobs::fence + 1),
+                jobs::lease_owner.eq(None::<String>),
+                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            ))
+            .returning(jobs::id)
+            .get_results(conn)
+            .await?;
+        ids.extend(failed);
+        ids
+    }))
+}
+
+/// Graceful shutdown: hands `worker`'s unfinished jobs back to the queue, not counting the
+/// interrupted attempt. Returns how many.
+pub async fn release(db: &Db, worker: &str) -> DomainResult<usize> {
+    Ok(crate::with_conn!(db, |conn| {
+        diesel::update(
+            jobs::table
+                .filter(jobs::lease_owner.eq(worker))
+                .filter(jobs::status.eq(JobStatus::Running.as_str())),
+        )
+        .set((
+            jobs::status.eq(JobStatus::Queued.as_str()),
+            jobs::attempts.eq(jobs::attempts - 1),
+            jobs::fence.eq(jobs::fence + 1),
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .await?
+    }))
+}
+
+/// Exponential backoff before retry `attempt` (1-based): `base · 2^(attempt-1)`, capped at
+/// `max`, plus up to 10 % jitter so that a burst of failures does not retry in lockstep.
+pub fn backoff(attempt: i32, base: std::time::Duration, max: std::time::Duration) -> std::time::Duration {
+    use rand::Rng;
+    let exp = 2u32.saturating_pow(u32::try_from(attempt.max(1) - 1).unwrap_or(0).min(30));
+    let d = base.saturating_mul(exp).min(max);
+    let jitter = rand::thread_rng().gen_range(0.0..0.1);
+    d + d.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let (base, max) = (Duration::from_secs(2), Duration::from_secs(60));
+        for (attempt, expect) in [(1, 2), (2, 4), (3, 8), (4, 16), (6, 60), (40, 60)] {
+            let d = backoff(attempt, base, max);
+            let lo = Duration::from_secs(expect);
+            assert!(d >= lo && d <= lo.mul_f64(1.1), "attempt {attempt}: {d:?}");
+        }
+    }
+}
