@@ -111,7 +111,7 @@ async fn a_lowest_priority_job_runs_under_a_constant_stream_of_higher_work(b: Ba
         insert(db, &format!("stream{claims}"), "highest").await;
         claims += 1;
         // The runner's rule: every STARVATION_EVERY-th claim takes the oldest job.
-        let got = claim(db, 1, claims % STARVATION_EVERY == 0).await;
+        let got = claim(db, 1, claims.is_multiple_of(STARVATION_EVERY)).await;
         assert_eq!(got.len(), 1);
         store::finish(db, got[0].id, got[0].fence, &done()).await.unwrap();
         if got[0].id == low.id {
