@@ -2,6 +2,9 @@
 //! the parsed input of a new job. Storage (all queue SQL) is in [`store`]; the runner that
 //! claims and executes jobs is built on it. Nothing here runs a job.
 
+pub mod command;
+pub mod runner;
+pub mod scripts;
 pub mod store;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -419,6 +419,44 @@ pub async fn release(db: &Db, worker: &str) -> DomainResult<usize> {
     }))
 }
 
+/// Cancels a job that has not ended. `fence: None` cancels a pending or queued job;
+/// `Some(fence)` cancels a running one on behalf of the worker holding that fence (a kill).
+/// Returns whether the job was cancelled.
+pub async fn cancel(db: &Db, id: i64, fence: Option<i64>, reason: &str) -> DomainResult<bool> {
+    let t = now();
+    let set = (
+        jobs::status.eq(JobStatus::Cancelled.as_str()),
+        jobs::finished_at.eq(t),
+        jobs::error.eq(reason),
+        jobs::lease_owner.eq(None::<String>),
+        jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+    );
+    let n = crate::with_conn!(db, |conn| match fence {
+        None => {
+            diesel::update(
+                jobs::table
+                    .find(id)
+                    .filter(jobs::status.eq_any(["pending", "queued"])),
+            )
+            .set(set)
+            .execute(conn)
+            .await?
+        }
+        Some(f) => {
+            diesel::update(
+                jobs::table
+                    .find(id)
+                    .filter(jobs::status.eq("running"))
+                    .filter(jobs::fence.eq(f)),
+            )
+            .set(set)
+            .execute(conn)
+            .await?
+        }
+    });
+    Ok(n == 1)
+}
+
 /// Exponential backoff before retry `attempt` (1-based): `base · 2^(attempt-1)`, capped at
 /// `max`, plus up to 10 % jitter so that a burst of failures does not retry in lockstep.
 pub fn backoff(attempt: i32, base: std::time::Duration, max: std::time::Duration) -> std::time::Duration {

@@ -13,6 +13,7 @@
 //! - [`jobs_store`]: the job queue storage: claim order, starvation rule, fencing, retries.
 //! - [`ops`]: health, readiness, request ids, the OpenAPI document and the docs page.
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
+//! - [`runner`]: the job runner: order, concurrency, retries, timeout, kill, shutdown.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
 //! - [`openapi`]: the committed `openapi.json` matches what the code serves.
 //!
@@ -56,6 +57,7 @@ mod jobs_store;
 mod openapi;
 mod ops;
 mod pg;
+mod runner;
 mod server_fns;
 mod users;
 mod validation;

@@ -1,0 +1,173 @@
+//! The output half of [`super::run`]: reading the child's pipes as bounded lines, and the
+//! sink that writes them to the job's log file (up to its cap) and broadcasts them. It must
+//! not know about processes or signals; `run` owns those.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tokio::fs::File;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use super::{LogLine, Output, Stream};
+
+/// Longer lines are cut here: one runaway line must not grow a buffer without bound.
+pub(super) const MAX_LINE: usize = 64 * 1024;
+
+/// Reads one pipe line by line into `tx` until EOF.
+pub(super) async fn read_lines<R: AsyncRead + Unpin>(
+    pipe: R,
+    stream: Stream,
+    tx: mpsc::Sender<(Stream, String)>,
+) {
+    let mut reader = BufReader::new(pipe);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        // `take` bounds this one read; `lines()` would buffer a newline-less flood whole.
+        match (&mut reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(?stream, error = %e, "cannot read a job's output");
+                return;
+            }
+        }
+        let cut = buf.last() != Some(&b'\n') && buf.len() >= MAX_LINE;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        if tx
+            .send((stream, String::from_utf8_lossy(&buf).into_owned()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if cut && skip_line(&mut reader).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Discards input up to and including the next newline, without buffering it.
+async fn skip_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<()> {
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (used, found) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        reader.consume(used);
+        if found {
+            return Ok(());
+        }
+    }
+}
+
+/// The log file (until truncated or broken) and the live broadcast.
+pub(super) struct Sink {
+    pub(super) job_id: i64,
+    lines: broadcast::Sender<LogLine>,
+    file: Option<BufWriter<File>>,
+    path: PathBuf,
+    written: u64,
+    max: u64,
+}
+
+impl Sink {
+    pub(super) async fn open(out: Output) -> io::Result<Sink> {
+        if let Some(parent) = out.log_path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let file = open_append(&out.log_path).await?;
+        Ok(Sink {
+            job_id: out.job_id,
+            lines: out.lines,
+            file: Some(BufWriter::new(file)),
+            path: out.log_path,
+            written: 0,
+            max: out.max_log_bytes,
+        })
+    }
+
+    /// `idle`: no more lines are queued, so flush and let a reader of the file see them now
+    /// (flushing per line would cost a blocking write per line on chatty commands).
+    pub(super) async fn emit(&mut self, stream: Stream, line: String, idle: bool) {
+        self.write(stream, &line).await;
+        if idle {
+            self.flush().await;
+        }
+        // No receivers is normal: nobody is watching this job live.
+        let _ = self.lines.send(LogLine {
+            job_id: self.job_id,
+            stream,
+            line,
+        });
+    }
+
+    async fn write(&mut self, stream: Stream, line: &str) {
+        let Some(file) = self.file.as_mut() else { return };
+        let prefix = match stream {
+            Stream::Stdout => "",
+            Stream::Stderr => "[stderr] ",
+        };
+        let len = (prefix.len() + line.len() + 1) as u64;
+        let result = if self.written + len <= self.max {
+            self.written += len;
+            write_line(file, prefix, line).await
+        } else {
+            let note = format!("[log truncated at {} bytes]", self.max);
+            let result = match write_line(file, "", &note).await {
+                Ok(()) => file.flush().await,
+                Err(e) => Err(e),
+            };
+            self.file = None;
+            result
+        };
+        if let Err(e) = result {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot write a job's log; dropping it");
+            self.file = None;
+        }
+    }
+
+    async fn flush(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            if let Err(e) = file.flush().await {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot write a job's log; dropping it");
+                self.file = None;
+            }
+        }
+    }
+
+    pub(super) async fn finish(&mut self) {
+        self.flush().await;
+        self.file = None;
+    }
+}
+
+async fn open_append(path: &Path) -> io::Result<File> {
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+}
+
+async fn write_line(file: &mut BufWriter<File>, prefix: &str, line: &str) -> io::Result<()> {
+    file.write_all(prefix.as_bytes()).await?;
+    file.write_all(line.as_bytes()).await?;
+    file.write_all(b"\n").await
+}

@@ -1,0 +1,527 @@
+//! The runner: claims jobs from the database and runs them, per queue, up to each queue's
+//! concurrency. It owns the background loops that keep the queue healthy (heartbeat,
+//! rescuer, promoter) and the shutdown path. It does not decide who may enqueue or kill;
+//! the services above it do.
+//!
+//! - Wake-up is immediate: enqueueing in this process calls [`Runner::notify`], which wakes
+//!   the queue's dispatcher (a `Notify`); an idle dispatcher also re-checks every
+//!   `idle_poll` in case another process enqueued.
+//! - Each claim takes up to `claim_batch` jobs, as many as there are free slots. Every
+//!   `STARVATION_EVERY`-th claim of a queue takes the oldest jobs (see `store`).
+//! - A worker holds a lease renewed by the heartbeat loop; the rescuer returns jobs whose
+//!   lease expired (a crashed or hung process) to the queue, and fencing keeps their old
+//!   worker from recording anything.
+//! - Shutdown stops claiming, lets running jobs finish within the grace period, then stops
+//!   the rest and hands them back to the queue without counting the interrupted attempt.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{broadcast, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::command::{self, CommandSpec, Ended, LogLine, Output};
+use super::scripts::{ScriptCtx, ScriptRegistry};
+use super::store::{self, Claim, Finished, Outcome, STARVATION_EVERY};
+use super::{Job, JobKind};
+use crate::db::Db;
+
+/// One queue and how many of its jobs may run at once in this process.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub name: String,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub queues: Vec<QueueConfig>,
+    /// This process's name in `lease_owner`; unique per process.
+    pub worker_id: String,
+    pub lease: Duration,
+    pub heartbeat_every: Duration,
+    pub rescue_every: Duration,
+    /// How often an idle dispatcher looks for work enqueued by other processes.
+    pub idle_poll: Duration,
+    pub claim_batch: usize,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub log_dir: PathBuf,
+    pub max_log_bytes: u64,
+}
+
+impl RunnerConfig {
+    /// Sane defaults: `default` (4 at once) and `reserved` (1), 30 s leases renewed every 10 s.
+    pub fn new(log_dir: PathBuf) -> Self {
+        RunnerConfig {
+            queues: vec![
+                QueueConfig {
+                    name: "default".into(),
+                    concurrency: 4,
+                },
+                QueueConfig {
+                    name: "reserved".into(),
+                    concurrency: 1,
+                },
+            ],
+            worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(30),
+            heartbeat_every: Duration::from_secs(10),
+            rescue_every: Duration::from_secs(5),
+            idle_poll: Duration::from_secs(2),
+            claim_batch: 64,
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            log_dir,
+            max_log_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+struct QueueState {
+    notify: Notify,
+    paused: AtomicBool,
+    slots: Arc<Semaphore>,
+    claims: AtomicU64,
+}
+
+/// A job running in this process.
+struct Running {
+    cancel: CancellationToken,
+    /// Set by a kill: the job ends `cancelled`. Unset when cancelled by shutdown: the job is
+    /// handed back to the queue.
+    killed: AtomicBool,
+}
+
+struct Inner {
+    db: Db,
+    cfg: RunnerConfig,
+    scripts: ScriptRegistry,
+    queues: HashMap<String, QueueState>,
+    running: Mutex<HashMap<i64, Arc<Running>>>,
+    /// Stops the dispatchers and background loops.
+    stop: CancellationToken,
+    /// Parent of every running job's token: cancelling it stops all jobs.
+    jobs_stop: CancellationToken,
+    /// Wakes the promoter (a delayed job or a retry was scheduled).
+    promoter: Notify,
+    lines: broadcast::Sender<LogLine>,
+    tasks: tokio_util::task::TaskTracker,
+}
+
+/// Handle to the runner. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+impl Runner {
+    /// Starts the dispatchers and background loops.
+    pub fn start(db: Db, cfg: RunnerConfig, scripts: ScriptRegistry) -> Runner {
+        let queues = cfg
+            .queues
+            .iter()
+            .map(|q| {
+                let state = QueueState {
+                    notify: Notify::new(),
+                    paused: AtomicBool::new(false),
+                    slots: Arc::new(Semaphore::new(q.concurrency.max(1))),
+                    claims: AtomicU64::new(0),
+                };
+                (q.name.clone(), state)
+            })
+            .collect();
+        let (lines, _) = broadcast::channel(4096);
+        let inner = Arc::new(Inner {
+            db,
+            cfg,
+            scripts,
+            queues,
+            running: Mutex::new(HashMap::new()),
+            stop: CancellationToken::new(),
+            jobs_stop: CancellationToken::new(),
+            promoter: Notify::new(),
+            lines,
+            tasks: tokio_util::task::TaskTracker::new(),
+        });
+        for q in inner.cfg.queues.iter().map(|q| q.name.clone()) {
+            inner.tasks.spawn(dispatch(inner.clone(), q));
+        }
+        inner.tasks.spawn(heartbeat(inner.clone()));
+        inner.tasks.spawn(rescuer(inner.clone()));
+        inner.tasks.spawn(promoter(inner.clone()));
+        Runner { inner }
+    }
+
+    /// Wakes the runner for a job just stored: its queue's dispatcher, or the promoter when
+    /// the job waits for a later `run_at`.
+    pub fn notify(&self, job: &Job) {
+        match job.status {
+            super::JobStatus::Queued => {
+                if let Some(q) = self.inner.queues.get(&job.queue) {
+                    q.notify.notify_one();
+                }
+            }
+            _ => self.inner.promoter.notify_one(),
+        }
+    }
+
+    /// The queues this runner serves.
+    pub fn queue_names(&self) -> Vec<String> {
+        self.inner.cfg.queues.iter().map(|q| q.name.clone()).collect()
+    }
+
+    /// Stops (true) or resumes (false) claiming from `queue`; running jobs go on.
+    /// Returns false for an unknown queue.
+    pub fn set_paused(&self, queue: &str, paused: bool) -> bool {
+        let Some(q) = self.inner.queues.get(queue) else {
+            return false;
+        };
+        q.paused.store(paused, Ordering::SeqCst);
+        q.notify.notify_one();
+        true
+    }
+
+    pub fn is_paused(&self, queue: &str) -> Option<bool> {
+        self.inner
+            .queues
+            .get(queue)
+            .map(|q| q.paused.load(Ordering::SeqCst))
+    }
+
+    /// Kills a job running in this process; it ends `cancelled`. False when it is not
+    /// running here.
+    pub fn kill(&self, id: i64) -> bool {
+        let running = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        match running {
+            Some(r) => {
+                r.killed.store(true, Ordering::SeqCst);
+                r.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ids of the jobs running in this process.
+    pub fn running_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Output lines of command jobs as they are written.
+    pub fn subscribe_lines(&self) -> broadcast::Receiver<LogLine> {
+        self.inner.lines.subscribe()
+    }
+
+    /// Graceful shutdown: stop claiming, give running jobs `grace` to finish, then stop the
+    /// rest and hand them back to the queue. Returns how many were handed back.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        let inner = &self.inner;
+        inner.stop.cancel();
+        let drained = async {
+            while !inner.running.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::info!(jobs = ?self.running_ids(), "grace period over; stopping the rest");
+            inner.jobs_stop.cancel();
+        }
+        inner.tasks.close();
+        inner.tasks.wait().await;
+        match store::release(&inner.db, &inner.cfg.worker_id).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "handing unfinished jobs back failed; the rescuer will requeue them");
+                0
+            }
+        }
+    }
+}
+
+async fn dispatch(inner: Arc<Inner>, queue: String) {
+    let q = &inner.queues[&queue];
+    loop {
+        if inner.stop.is_cancelled() {
+            return;
+        }
+        // Register for a wake-up before looking, so a notify between the look and the wait
+        // is not lost.
+        let woken = q.notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        if q.paused.load(Ordering::SeqCst) {
+            tokio::select! {
+                _ = &mut woken => continue,
+                _ = inner.stop.cancelled() => return,
+            }
+        }
+        let first = tokio::select! {
+            p = q.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = inner.stop.cancelled() => return,
+        };
+        let mut slots = vec![first];
+        while slots.len() < inner.cfg.claim_batch {
+            match q.slots.clone().try_acquire_owned() {
+                Ok(p) => slots.push(p),
+                Err(_) => break,
+            }
+        }
+        let n = q.claims.fetch_add(1, Ordering::Relaxed) + 1;
+        let lease_until = (Utc::now() + inner.cfg.lease).naive_utc();
+        let claim = Claim {
+            queue: &queue,
+            limit: slots.len() as i64,
+            worker: &inner.cfg.worker_id,
+            lease_until,
+            oldest_first: n.is_multiple_of(STARVATION_EVERY),
+        };
+        let jobs = match store::claim(&inner.db, &claim).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(queue, error = %e, "claim failed; retrying in 1 s");
+                drop(slots);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = inner.stop.cancelled() => return,
+                }
+            }
+        };
+        if jobs.is_empty() {
+            drop(slots);
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(inner.cfg.idle_poll) => {}
+                _ = inner.stop.cancelled() => return,
+            }
+            continue;
+        }
+        for (job, slot) in jobs.into_iter().zip(slots) {
+            let inner2 = inner.clone();
+            inner.tasks.spawn(async move {
+                execute(&inner2, job).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+/// Runs one claimed job and records how it ended.
+async fn execute(inner: &Arc<Inner>, job: Job) {
+    let running = Arc::new(Running {
+        cancel: inner.jobs_stop.child_token(),
+        killed: AtomicBool::new(false),
+    });
+    inner
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(job.id, running.clone());
+    let timeout = job.timeout_secs.map(|s| Duration::from_secs(s.max(1) as u64));
+    let attempt = run_attempt(inner, &job, &running.cancel, timeout).await;
+    inner
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&job.id);
+
+    let db = &inner.db;
+    let outcome = match attempt {
+        Attempt::Stopped => {
+            if running.killed.load(Ordering::SeqCst) {
+                if let Err(e) = store::cancel(db, job.id, Some(job.fence), "killed").await {
+                    tracing::error!(job = job.id, error = %e, "recording the kill failed");
+                }
+            }
+            // Otherwise stopped by shutdown: `release` hands it back to the queue.
+            return;
+        }
+        Attempt::Done { result, exit_code } => Outcome::Done { result, exit_code },
+        Attempt::Failed { error, exit_code } => {
+            let wait = store::backoff(job.attempts, inner.cfg.retry_base, inner.cfg.retry_max);
+            Outcome::Failed {
+                error,
+                exit_code,
+                retry_at: (Utc::now() + wait).naive_utc(),
+            }
+        }
+    };
+    let recorded = store::finish(db, job.id, job.fence, &outcome).await;
+    match recorded {
+        Ok(Finished::Retrying) => inner.promoter.notify_one(),
+        Ok(Finished::Stale) => {
+            tracing::warn!(job = job.id, "result not recorded: the lease was lost (fenced)")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "recording the result failed; the rescuer will retry the job")
+        }
+    }
+}
+
+enum Attempt {
+    Done {
+        result: Option<String>,
+        exit_code: Option<i32>,
+    },
+    Failed {
+        error: String,
+        exit_code: Option<i32>,
+    },
+    /// Cancelled (kill or shutdown) before it ended.
+    Stopped,
+}
+
+async fn run_attempt(
+    inner: &Arc<Inner>,
+    job: &Job,
+    cancel: &CancellationToken,
+    timeout: Option<Duration>,
+) -> Attempt {
+    match job.kind {
+        JobKind::Script => {
+            let Some(script) = inner.scripts.get(&job.command) else {
+                return Attempt::Failed {
+                    error: format!("no script named {:?}", job.command),
+                    exit_code: None,
+                };
+            };
+            let ctx = ScriptCtx {
+                job_id: job.id,
+                db: inner.db.clone(),
+                cancel: cancel.child_token(),
+            };
+            let run = script.run(&ctx, job.meta.clone());
+            let limit = timeout.unwrap_or(Duration::MAX);
+            tokio::select! {
+                r = tokio::time::timeout(limit, run) => match r {
+                    Ok(Ok(v)) => Attempt::Done { result: Some(v.to_string()), exit_code: None },
+                    Ok(Err(e)) if cancel.is_cancelled() => { let _ = e; Attempt::Stopped }
+                    Ok(Err(e)) => Attempt::Failed { error: format!("{e:#}"), exit_code: None },
+                    Err(_) => { ctx.cancel.cancel(); Attempt::Failed { error: format!("timed out after {} s", limit.as_secs()), exit_code: None } }
+                },
+                _ = cancel.cancelled() => Attempt::Stopped,
+            }
+        }
+        JobKind::Command => {
+            let spec = match CommandSpec::from_job(&job.command, &job.meta) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Attempt::Failed {
+                        error: e,
+                        exit_code: None,
+                    }
+                }
+            };
+            let out = Output {
+                job_id: job.id,
+                log_path: inner.cfg.log_dir.join(format!("job-{}.log", job.id)),
+                max_log_bytes: inner.cfg.max_log_bytes,
+                lines: inner.lines.clone(),
+            };
+            match command::run(&spec, out, cancel.clone(), timeout).await {
+                Ok(Ended::Exited(0)) => Attempt::Done {
+                    result: None,
+                    exit_code: Some(0),
+                },
+                Ok(Ended::Exited(code)) => Attempt::Failed {
+                    error: format!("exited with code {code}"),
+                    exit_code: Some(code),
+                },
+                Ok(Ended::Signalled(sig)) => Attempt::Failed {
+                    error: format!("killed by signal {sig}"),
+                    exit_code: None,
+                },
+                Ok(Ended::Cancelled) => Attempt::Stopped,
+                Ok(Ended::TimedOut) => Attempt::Failed {
+                    error: format!("timed out after {} s", timeout.unwrap_or_default().as_secs()),
+                    exit_code: None,
+                },
+                Err(e) => Attempt::Failed {
+                    error: format!("could not start the command: {e}"),
+                    exit_code: None,
+                },
+            }
+        }
+        JobKind::ApiPost => Attempt::Failed {
+            error: "api_post jobs are not supported yet".into(),
+            exit_code: None,
+        },
+    }
+}
+
+async fn heartbeat(inner: Arc<Inner>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(inner.cfg.heartbeat_every) => {}
+            _ = inner.stop.cancelled() => return,
+        }
+        let until = (Utc::now() + inner.cfg.lease).naive_utc();
+        if let Err(e) = store::heartbeat(&inner.db, &inner.cfg.worker_id, until).await {
+            tracing::error!(error = %e, "heartbeat failed; leases may expire");
+        }
+    }
+}
+
+async fn rescuer(inner: Arc<Inner>) {
+    loop {
+        match store::rescue_expired(&inner.db).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(jobs = ?ids, "rescued jobs whose lease expired");
+                inner.promoter.notify_one();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "rescue failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(inner.cfg.rescue_every) => {}
+            _ = inner.stop.cancelled() => return,
+        }
+    }
+}
+
+/// Moves due `pending` jobs to `queued`, then sleeps until the next one is due (or it is
+/// woken because an earlier one was scheduled).
+async fn promoter(inner: Arc<Inner>) {
+    loop {
+        let woken = inner.promoter.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        match store::promote_due(&inner.db).await {
+            Ok(n) if n > 0 => inner.queues.values().for_each(|q| q.notify.notify_one()),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "promoting due jobs failed"),
+        }
+        let wait = match store::next_due(&inner.db).await {
+            Ok(Some(at)) => (at - Utc::now().naive_utc())
+                .to_std()
+                .unwrap_or_default()
+                .min(inner.cfg.idle_poll),
+            _ => inner.cfg.idle_poll,
+        };
+        tokio::select! {
+            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = inner.stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The job runner against real databases and real processes: priority order, per-queue
+//! concurrency, retries with backoff, timeouts, kill, graceful shutdown, command output.
+//! `idle_poll` is a minute here, so a job that runs promptly proves the in-process wake-up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use vcore_domain::db::Db;
+use vcore_domain::jobs::runner::{QueueConfig, Runner, RunnerConfig};
+use vcore_domain::jobs::scripts::{Script, ScriptCtx, ScriptRegistry};
+use vcore_domain::jobs::{store, Job, JobInput, JobStatus, NewJob};
+
+use crate::helpers::*;
+
+both_backends!(
+    jobs_run_in_priority_order_then_fifo,
+    each_queue_runs_at_most_its_concurrency,
+    failures_retry_with_backoff_until_max_attempts,
+    a_job_over_its_timeout_fails,
+    a_killed_job_ends_cancelled,
+    graceful_shutdown_hands_unfinished_jobs_back,
+    command_jobs_record_exit_code_and_output,
+);
+
+/// Records the order jobs ran in, and how many ran at once.
+#[derive(Clone, Default)]
+struct Probe {
+    order: Arc<Mutex<Vec<i64>>>,
+    in_flight: Arc<Mutex<(usize, usize)>>,
+    attempts: Arc<Mutex<HashMap<i64, u32>>>,
+}
+
+/// `probe`: notes the job, holds it for `{"hold_ms": n}`, fails while `{"fail_first": k}`
+/// attempts have not yet been made.
+struct ProbeScript(Probe);
+
+impl Script for ProbeScript {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn description(&self) -> &'static str {
+        "test probe"
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ScriptCtx,
+        input: serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
+        Box::pin(async move {
+            let p = &self.0;
+            p.order.lock().unwrap().push(ctx.job_id);
+            let attempt = {
+                let mut a = p.attempts.lock().unwrap();
+                let n = a.entry(ctx.job_id).or_default();
+                *n += 1;
+                *n
+            };
+            {
+                let mut f = p.in_flight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
+            let hold = input["hold_ms"].as_u64().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(hold)).await;
+            p.in_flight.lock().unwrap().0 -= 1;
+            if u64::from(attempt) <= input["fail_first"].as_u64().unwrap_or(0) {
+                anyhow::bail!("planned failure {attempt}");
+            }
+            Ok(serde_json::json!({ "attempt": attempt }))
+        })
+    }
+}
+
+fn config(data: &std::path::Path, default_concurrency: usize) -> RunnerConfig {
+    let mut cfg = RunnerConfig::new(data.join("logs"));
+    cfg.queues = vec![
+        QueueConfig {
+            name: "default".into(),
+            concurrency: default_concurrency,
+        },
+        QueueConfig {
+            name: "reserved".into(),
+            concurrency: 1,
+        },
+    ];
+    cfg.idle_poll = Duration::from_secs(60);
+    cfg.retry_base = Duration::from_millis(20);
+    cfg.retry_max = Duration::from_millis(100);
+    cfg
+}
+
+fn start(db: &Db, cfg: RunnerConfig, probe: &Probe) -> Runner {
+    let mut scripts = ScriptRegistry::with_builtins();
+    scripts.register(ProbeScript(probe.clone()));
+    Runner::start(db.clone(), cfg, scripts)
+}
+
+fn input(kind: &str, command: &str, meta: serde_json::Value) -> JobInput {
+    JobInput {
+        name: command.into(),
+        kind: kind.into(),
+        command: command.into(),
+        meta: Some(meta),
+        ..Default::default()
+    }
+}
+
+async fn enqueue(db: &Db, runner: &Runner, i: JobInput) -> Job {
+    let job = store::insert(db, &NewJob::parse(i, &runner.queue_names(), None).unwrap())
+        .await
+        .unwrap();
+    runner.notify(&job);
+    job
+}
+
+/// Polls until the job satisfies `done` (10 s at most).
+async fn wait_for(db: &Db, id: i64, what: &str, done: impl Fn(&Job) -> bool) -> Job {
+    for _ in 0..500 {
+        let job = store::get(db, id).await.unwrap().unwrap();
+        if done(&job) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "job {id} never became {what}: {:?}",
+        store::get(db, id).await.unwrap()
+    );
+}
+
+async fn ended(db: &Db, id: i64) -> Job {
+    wait_for(db, id, "ended", |j| {
+        matches!(
+            j.status,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
+        )
+    })
+    .await
+}
+
+async fn jobs_run_in_priority_order_then_fifo(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Probe::default();
+    let runner = start(db, config(dir.path(), 1), &probe);
+    runner.set_paused("default", true);
+    let mut ids = HashMap::new();
+    for (name, p) in [
+        ("n1", "normal"),
+        ("l1", "lowest"),
+        ("h1", "highest"),
+        ("n2", "normal"),
+        ("h2", "highest"),
+    ] {
+        let mut i = input("script", "probe", serde_json::json!({}));
+        i.priority = Some(p.into());
+        ids.insert(enqueue(db, &runner, i).await.id, name);
+    }
+    assert!(
+        probe.order.lock().unwrap().is_empty(),
+        "a paused queue claims nothing"
+    );
+    runner.set_paused("default", false);
+    for id in ids.keys() {
+        assert_eq!(ended(db, *id).await.status, JobStatus::Done);
+    }
+    let order: Vec<&str> = probe.order.lock().unwrap().iter().map(|id| ids[id]).collect();
+    assert_eq!(order, ["h1", "h2", "n1", "n2", "l1"]);
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn each_queue_runs_at_most_its_concurrency(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Probe::default();
+    let runner = start(db, config(dir.path(), 3), &probe);
+    let mut jobs = Vec::new();
+    for _ in 0..9 {
+        jobs.push(
+            enqueue(
+                db,
+                &runner,
+                input("script", "probe", serde_json::json!({ "hold_ms": 80 })),
+            )
+            .await,
+        );
+    }
+    for j in &jobs {
+        assert_eq!(ended(db, j.id).await.status, JobStatus::Done);
+    }
+    assert_eq!(
+        probe.in_flight.lock().unwrap().1,
+        3,
+        "never more than the queue's concurrency, and it is used"
+    );
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn failures_retry_with_backoff_until_max_attempts(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Probe::default();
+    let runner = start(db, config(dir.path(), 2), &probe);
+    let mut recovers = input("script", "probe", serde_json::json!({ "fail_first": 2 }));
+    recovers.max_attempts = Some(3);
+    let recovers = enqueue(db, &runner, recovers).await;
+    let mut gives_up = input("script", "probe", serde_json::json!({ "fail_first": 10 }));
+    gives_up.max_attempts = Some(2);
+    let gives_up = enqueue(db, &runner, gives_up).await;
+
+    let ok = wait_for(db, recovers.id, "done", |j| j.status == JobStatus::Done).await;
+    assert_eq!(ok.attempts, 3);
+    assert_eq!(ok.result.as_deref(), Some(r#"{"attempt":3}"#));
+    let failed = wait_for(db, gives_up.id, "failed", |j| j.status == JobStatus::Failed).await;
+    assert_eq!(failed.attempts, 2);
+    assert_eq!(failed.error.as_deref(), Some("planned failure 2"));
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn a_job_over_its_timeout_fails(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let runner = start(db, config(dir.path(), 2), &Probe::default());
+    let mut slow = input("script", "sleep", serde_json::json!({ "seconds": 30 }));
+    slow.timeout_secs = Some(1);
+    slow.max_attempts = Some(1);
+    let slow = enqueue(db, &runner, slow).await;
+    let job = ended(db, slow.id).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(
+        job.error.as_deref().unwrap_or_default().contains("timed out"),
+        "{:?}",
+        job.error
+    );
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn a_killed_job_ends_cancelled(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let runner = start(db, config(dir.path(), 2), &Probe::default());
+    let long = enqueue(
+        db,
+        &runner,
+        input("script", "sleep", serde_json::json!({ "seconds": 30 })),
+    )
+    .await;
+    wait_for(db, long.id, "running", |j| j.status == JobStatus::Running).await;
+    for _ in 0..100 {
+        if runner.running_ids().contains(&long.id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(runner.kill(long.id));
+    assert!(!runner.kill(long.id + 1000), "not running here");
+    let job = ended(db, long.id).await;
+    assert_eq!(
+        (job.status, job.error.as_deref()),
+        (JobStatus::Cancelled, Some("killed"))
+    );
+    assert_eq!(job.attempts, 1, "a kill does not retry");
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn graceful_shutdown_hands_unfinished_jobs_back(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let runner = start(db, config(dir.path(), 2), &Probe::default());
+    let quick = enqueue(
+        db,
+        &runner,
+        input("script", "sleep", serde_json::json!({ "seconds": 0.2 })),
+    )
+    .await;
+    let long = enqueue(
+        db,
+        &runner,
+        input("script", "sleep", serde_json::json!({ "seconds": 30 })),
+    )
+    .await;
+    wait_for(db, long.id, "running", |j| j.status == JobStatus::Running).await;
+    wait_for(db, quick.id, "running", |j| j.status != JobStatus::Queued).await;
+    // The grace period lets the quick job finish; the long one is handed back.
+    assert_eq!(runner.shutdown(Duration::from_millis(1500)).await, 1);
+    assert_eq!(
+        store::get(db, quick.id).await.unwrap().unwrap().status,
+        JobStatus::Done
+    );
+    let back = store::get(db, long.id).await.unwrap().unwrap();
+    assert_eq!(
+        (back.status, back.attempts, back.lease_owner),
+        (JobStatus::Queued, 0, None)
+    );
+    // Nothing claims after shutdown.
+    let late = enqueue(db, &runner, input("script", "noop", serde_json::json!({}))).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        store::get(db, late.id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+}
+
+async fn command_jobs_record_exit_code_and_output(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let runner = start(db, config(dir.path(), 2), &Probe::default());
+    let mut lines = runner.subscribe_lines();
+    let mut fails = input(
+        "command",
+        "echo \"hello $WHO\"; echo oops >&2; exit 3",
+        serde_json::json!({ "env": { "WHO": "vcore" } }),
+    );
+    fails.max_attempts = Some(1);
+    let fails = enqueue(db, &runner, fails).await;
+    let ok = enqueue(db, &runner, input("command", "true", serde_json::json!({}))).await;
+
+    let job = ended(db, fails.id).await;
+    assert_eq!((job.status, job.exit_code), (JobStatus::Failed, Some(3)));
+    let log = std::fs::read_to_string(dir.path().join("logs").join(format!("job-{}.log", fails.id))).unwrap();
+    assert!(log.contains("hello vcore") && log.contains("oops"), "{log}");
+    let mut seen = Vec::new();
+    while let Ok(l) = lines.try_recv() {
+        if l.job_id == fails.id {
+            seen.push(l.line);
+        }
+    }
+    assert!(seen.contains(&"hello vcore".to_string()), "live lines: {seen:?}");
+    let ok = ended(db, ok.id).await;
+    assert_eq!((ok.status, ok.exit_code), (JobStatus::Done, Some(0)));
+    runner.shutdown(Duration::from_secs(1)).await;
+}
