@@ -106,3 +106,84 @@ impl SiteInfo {
         }
     }
 }
+
+impl From<&vcore_domain::jobs::Job> for JobPublic {
+    fn from(j: &vcore_domain::jobs::Job) -> Self {
+        JobPublic {
+            id: j.id,
+            name: j.name.clone(),
+            kind: j.kind.as_str().into(),
+            command: j.command.clone(),
+            meta: j.meta.clone(),
+            queue_name: j.queue.clone(),
+            priority: j.priority.as_str().into(),
+            status: j.status.as_str().into(),
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            timeout_secs: j.timeout_secs,
+            run_at: rfc3339(&j.run_at),
+            unique_key: j.unique_key.clone(),
+            owner_id: j.owner_id,
+            created_at: rfc3339(&j.created_at),
+            started_at: j.started_at.as_ref().map(rfc3339),
+            finished_at: j.finished_at.as_ref().map(rfc3339),
+            exit_code: j.exit_code,
+            result: j.result.clone(),
+            error: j.error.clone(),
+        }
+    }
+}
+
+impl From<vcore_domain::jobs::Job> for JobPublic {
+    fn from(j: vcore_domain::jobs::Job) -> Self {
+        JobPublic::from(&j)
+    }
+}
+
+impl JobCreate {
+    /// The domain's raw input; `run_at` is parsed here because it is a wire format.
+    pub fn into_input(self) -> Result<vcore_domain::jobs::JobInput, DomainError> {
+        let run_at = self
+            .run_at
+            .as_deref()
+            .map(|r| vcore_domain::jobs::service::parse_time("run_at", r))
+            .transpose()?;
+        Ok(vcore_domain::jobs::JobInput {
+            name: self.name,
+            kind: self.kind,
+            command: self.command,
+            meta: self.meta,
+            queue_name: self.queue_name,
+            priority: self.priority,
+            max_attempts: self.max_attempts,
+            timeout_secs: self.timeout_secs,
+            run_at,
+            unique_key: self.unique_key,
+        })
+    }
+}
+
+impl From<JobUpdate> for vcore_domain::jobs::service::JobEdit {
+    fn from(u: JobUpdate) -> Self {
+        vcore_domain::jobs::service::JobEdit {
+            name: u.name,
+            priority: u.priority,
+            queue_name: u.queue_name,
+            meta: u.meta,
+            max_attempts: u.max_attempts,
+            timeout_secs: u.timeout_secs,
+            run_at: u.run_at,
+        }
+    }
+}
+
+impl From<vcore_domain::jobs::service::LogSlice> for JobLog {
+    fn from(l: vcore_domain::jobs::service::LogSlice) -> Self {
+        JobLog {
+            content: l.content,
+            offset: l.offset,
+            next_offset: l.next_offset,
+            finished: l.finished,
+        }
+    }
+}

@@ -70,6 +70,22 @@ pub struct Config {
     pub trusted_origins: Vec<String>,
     /// Failed sign-ins allowed per account (and per IP, times 5) in 15 minutes.
     pub login_max_failures: u32,
+    /// Whether `serve` runs jobs in this process (`JOB_RUNNER`, default true). Web-only
+    /// nodes set it to false and leave the jobs to `vcore worker` processes.
+    pub job_runner: bool,
+    /// Job queues and how many jobs of each run at once in this process (`JOB_QUEUES`,
+    /// `name:concurrency,…`; default `default:4,reserved:1`).
+    pub job_queues: Vec<(String, usize)>,
+    /// Where command jobs' output is written (`JOB_LOG_DIR`, default `<DATA_DIR>/logs`).
+    pub job_log_dir: PathBuf,
+    /// Largest log file per attempt (`JOB_LOG_MAX_BYTES`, default 10 MiB).
+    pub job_log_max_bytes: u64,
+    /// Lease a worker holds on a running job, renewed every third of it (`JOB_LEASE_SECS`).
+    pub job_lease_secs: u64,
+    /// How long shutdown waits for running jobs before handing them back (`JOB_SHUTDOWN_GRACE_SECS`).
+    pub job_shutdown_grace_secs: u64,
+    /// First retry delay, doubled per attempt up to an hour (`JOB_RETRY_BASE_SECS`).
+    pub job_retry_base_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -262,6 +278,15 @@ impl Config {
                 })
                 .unwrap_or_default(),
             login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES", 10, 1, 10_000)? as u32,
+            job_runner: parse_bool(&get, "JOB_RUNNER", true)?,
+            job_queues: parse_queues(get("JOB_QUEUES"))?,
+            job_log_dir: get("JOB_LOG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("logs")),
+            job_log_max_bytes: parse_num(&get, "JOB_LOG_MAX_BYTES", 10 * 1024 * 1024, 1024, 1 << 40)? as u64,
+            job_lease_secs: parse_num(&get, "JOB_LEASE_SECS", 30, 3, 3600)? as u64,
+            job_shutdown_grace_secs: parse_num(&get, "JOB_SHUTDOWN_GRACE_SECS", 25, 0, 3600)? as u64,
+            job_retry_base_secs: parse_num(&get, "JOB_RETRY_BASE_SECS", 5, 1, 3600)? as u64,
             db_url,
             data_dir,
             env_name,
@@ -276,6 +301,41 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+/// `JOB_QUEUES`: `name:concurrency` pairs; `default` and `reserved` are always there.
+fn parse_queues(raw: Option<String>) -> Result<Vec<(String, usize)>, ConfigError> {
+    let mut queues = vec![("default".to_string(), 4usize), ("reserved".to_string(), 1usize)];
+    let Some(raw) = raw else { return Ok(queues) };
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || {
+            err(
+                "JOB_QUEUES",
+                format!("expected name:concurrency pairs like default:4,reserved:1; got {item:?}"),
+            )
+        };
+        let (name, n) = item.split_once(':').ok_or_else(bad)?;
+        let name = name.trim();
+        let n: usize = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or_else(bad)?;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad());
+        }
+        match queues.iter_mut().find(|(q, _)| q == name) {
+            Some(q) => q.1 = n,
+            None => queues.push((name.to_string(), n)),
+        }
+    }
+    Ok(queues)
 }
 
 fn parse_bool(get: &impl Fn(&str) -> Option<String>, var: &str, default: bool) -> Result<bool, ConfigError> {
@@ -445,6 +505,15 @@ mod tests {
         assert_eq!(c.refresh_token_expire_minutes, 10080);
         assert_eq!(c.api_v1_prefix, "/api/v1");
         assert!(!c.users_open_registration);
+        assert_eq!(
+            c.job_queues,
+            vec![("default".to_string(), 4), ("reserved".to_string(), 1)]
+        );
+        let c = Config::from_map(&vars(&[("JOB_QUEUES", "default:8, mail:2")]), false).unwrap();
+        assert_eq!(
+            c.job_queues,
+            vec![("default".into(), 8), ("reserved".into(), 1), ("mail".into(), 2)]
+        );
         assert_ne!(c.jwt_access_secret, c.jwt_refresh_secret);
     }
 
@@ -461,6 +530,10 @@ mod tests {
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
             ("LOG_LEVEL", "loud"),
             ("BASE_URL", "example.com"),
+            ("JOB_QUEUES", "default"),
+            ("JOB_QUEUES", "default:0"),
+            ("JOB_QUEUES", "bad name:2"),
+            ("JOB_LEASE_SECS", "1"),
         ] {
             let e = Config::from_map(&vars(&[(k, v)]), false).unwrap_err();
             assert_eq!(e.var, k, "{k}={v}");

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::jobs::runner::Runner;
 use crate::sessions::Throttle;
 use crate::tokens::TokenKeys;
 
@@ -15,6 +16,8 @@ pub struct Services {
     pub db: Db,
     pub keys: Arc<TokenKeys>,
     pub(crate) throttle: Arc<Throttle>,
+    /// This process's job runner, when it runs one (`serve`, `worker`).
+    pub runner: Option<Runner>,
 }
 
 /// What start-up did, for the caller to report.
@@ -50,6 +53,7 @@ impl Services {
             config: Arc::new(config),
             db,
             throttle: Arc::new(Throttle::default()),
+            runner: None,
         }
     }
 }

@@ -27,8 +27,57 @@ enum Command {
         #[arg(long, env = "VCORE_PASSWORD", hide_env_values = true)]
         password: String,
     },
+    /// Run jobs only (no HTTP), until SIGINT/SIGTERM; then finish or hand back running jobs.
+    Worker,
+    /// Add a job to the queue.
+    Enqueue {
+        /// A name for people.
+        #[arg(long)]
+        name: String,
+        /// command, script or api_post.
+        #[arg(long = "type", default_value = "command")]
+        kind: String,
+        /// The shell command, the script's name, or the URL.
+        #[arg(long)]
+        command: String,
+        /// highest, high, normal, low or lowest.
+        #[arg(long)]
+        priority: Option<String>,
+        #[arg(long = "queue")]
+        queue_name: Option<String>,
+        /// JSON object: a script's input, a POST's body, a command's env and cwd.
+        #[arg(long)]
+        meta: Option<String>,
+        #[arg(long)]
+        max_attempts: Option<i32>,
+        #[arg(long)]
+        timeout_secs: Option<i32>,
+        /// RFC 3339 time to run at.
+        #[arg(long)]
+        run_at: Option<String>,
+        #[arg(long)]
+        unique_key: Option<String>,
+    },
+    /// Inspect jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Print the OpenAPI document of the REST API.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long = "queue")]
+        queue_name: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -50,6 +99,41 @@ pub async fn run() -> i32 {
             email,
             password,
         } => create_superuser(config, username, email, password).await,
+        Command::Worker => worker(config).await,
+        Command::Enqueue {
+            name,
+            kind,
+            command,
+            priority,
+            queue_name,
+            meta,
+            max_attempts,
+            timeout_secs,
+            run_at,
+            unique_key,
+        } => {
+            let job = crate::jobs_cli::JobArgs {
+                name,
+                kind,
+                command,
+                priority,
+                queue_name,
+                meta,
+                max_attempts,
+                timeout_secs,
+                run_at,
+                unique_key,
+            };
+            crate::jobs_cli::enqueue(config, job).await
+        }
+        Command::Jobs {
+            command:
+                JobsCommand::List {
+                    status,
+                    queue_name,
+                    limit,
+                },
+        } => crate::jobs_cli::list(config, status, queue_name, limit).await,
         Command::Openapi => {
             let doc = crate::http::openapi_document(&config.api_v1_prefix);
             println!("{}", doc.to_pretty_json().unwrap_or_default());
@@ -83,6 +167,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     app.run_until_stopped().await
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let grace = std::time::Duration::from_secs(config.job_shutdown_grace_secs);
+    let started = Services::start(config).await?;
+    let services = started
+        .services
+        .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
+    let runner = services.runner.clone().expect("with_runner starts one");
+    println!("vcore worker running queues: {}", runner.queue_names().join(", "));
+    crate::startup::shutdown_signal().await;
+    let handed_back = runner.shutdown(grace).await;
+    println!("worker stopped; {handed_back} unfinished job(s) handed back to the queue");
+    Ok(())
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! The vcore server: HTTP in front of `vcore_domain`, and the Leptos app served from it.
 //!
-//! - [`cli`]: the `vcore` command line (serve, migrate, create-superuser, openapi).
+//! - [`cli`]: the `vcore` command line (serve, worker, migrate, create-superuser, enqueue,
+//!   jobs list, openapi); [`jobs_cli`] holds the job commands.
 //! - [`startup`]: [`startup::Application`]: build (migrate, bind) then serve; shutdown.
 //! - [`http`]: state, REST API (one module per resource), OpenAPI + docs, probes, middleware.
 //! - [`web`]: server-side rendering, server functions and static files.
@@ -11,6 +12,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod jobs_cli;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

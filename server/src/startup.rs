@@ -38,7 +38,12 @@ impl Application {
         if config.server_port == 0 && config.base_url == format!("http://{}:0", config.server_host) {
             config.base_url = format!("http://{}:{port}", config.server_host);
         }
-        let started = Services::start(config).await?;
+        let mut started = Services::start(config).await?;
+        if started.services.config.job_runner {
+            started.services = started
+                .services
+                .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
+        }
         let state = AppState {
             services: started.services.clone(),
             leptos: crate::web::leptos_options(),
@@ -121,7 +126,8 @@ pub fn app_router(state: AppState) -> Router {
     )
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

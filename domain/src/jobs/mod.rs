@@ -5,6 +5,7 @@
 pub mod command;
 pub mod runner;
 pub mod scripts;
+pub mod service;
 pub mod store;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

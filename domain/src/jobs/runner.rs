@@ -170,6 +170,16 @@ impl Runner {
         }
     }
 
+    /// Whether a script of this name is registered.
+    pub fn has_script(&self, name: &str) -> bool {
+        self.inner.scripts.get(name).is_some()
+    }
+
+    /// (name, description) of the registered scripts.
+    pub fn scripts(&self) -> Vec<(&'static str, &'static str)> {
+        self.inner.scripts.list()
+    }
+
     /// The queues this runner serves.
     pub fn queue_names(&self) -> Vec<String> {
         self.inner.cfg.queues.iter().map(|q| q.name.clone()).collect()

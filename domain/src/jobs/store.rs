@@ -457,6 +457,163 @@ pub async fn cancel(db: &Db, id: i64, fence: Option<i64>, reason: &str) -> Domai
     Ok(n == 1)
 }
 
+/// Filters of a job listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<JobStatus>,
+    pub queue: Option<String>,
+    pub priority: Option<Priority>,
+    /// Only this owner's jobs (regular users).
+    pub owner_id: Option<i64>,
+}
+
+/// A page of jobs, newest first, and the total that match.
+pub async fn list(db: &Db, f: &ListFilter, offset: i64, limit: i64) -> DomainResult<(Vec<Job>, i64)> {
+    macro_rules! filtered {
+        () => {{
+            let mut q = jobs::table.into_boxed();
+            if let Some(s) = f.status {
+                q = q.filter(jobs::status.eq(s.as_str()));
+            }
+            if let Some(queue) = &f.queue {
+                q = q.filter(jobs::queue.eq(queue));
+            }
+            if let Some(p) = f.priority {
+                q = q.filter(jobs::priority.eq(p.as_i16()));
+            }
+            if let Some(o) = f.owner_id {
+                q = q.filter(jobs::owner_id.eq(o));
+            }
+            q
+        }};
+    }
+    let (rows, total): (Vec<JobRow>, i64) = crate::with_conn!(db, |conn| {
+        let total = filtered!().count().get_result(conn).await?;
+        let rows = filtered!()
+            .order(jobs::id.desc())
+            .offset(offset)
+            .limit(limit)
+            .select(JobRow::as_select())
+            .load(conn)
+            .await?;
+        (rows, total)
+    });
+    Ok((to_jobs(rows)?, total))
+}
+
+/// Changes to a job that has not started.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub name: Option<String>,
+    pub priority: Option<Priority>,
+    pub queue: Option<String>,
+    pub meta: Option<serde_json::Value>,
+    pub max_attempts: Option<i32>,
+    pub timeout_secs: Option<i32>,
+    pub run_at: Option<NaiveDateTime>,
+}
+
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = jobs)]
+struct ChangeRow {
+    name: Option<String>,
+    priority: Option<i16>,
+    queue: Option<String>,
+    meta: Option<String>,
+    max_attempts: Option<i32>,
+    timeout_secs: Option<i32>,
+    run_at: Option<NaiveDateTime>,
+    status: Option<String>,
+}
+
+/// Applies `changes` while the job is pending or queued. `None` when it is not (any more).
+pub async fn update(db: &Db, id: i64, c: &Changes) -> DomainResult<Option<Job>> {
+    // A new run_at decides between waiting and ready, as at enqueue.
+    let status = c.run_at.map(|r| {
+        if r > now() {
+            JobStatus::Pending
+        } else {
+            JobStatus::Queued
+        }
+    });
+    let row = ChangeRow {
+        name: c.name.clone(),
+        priority: c.priority.map(Priority::as_i16),
+        queue: c.queue.clone(),
+        meta: c.meta.as_ref().map(|m| m.to_string()),
+        max_attempts: c.max_attempts,
+        timeout_secs: c.timeout_secs,
+        run_at: c.run_at,
+        status: status.map(|s| s.as_str().to_string()),
+    };
+    if row.name.is_none()
+        && row.priority.is_none()
+        && row.queue.is_none()
+        && row.meta.is_none()
+        && row.max_attempts.is_none()
+        && row.timeout_secs.is_none()
+        && row.run_at.is_none()
+    {
+        return get(db, id)
+            .await
+            .map(|j| j.filter(|j| matches!(j.status, JobStatus::Pending | JobStatus::Queued)));
+    }
+    let updated: Option<JobRow> = crate::with_conn!(db, |conn| {
+        diesel::update(
+            jobs::table
+                .find(id)
+                .filter(jobs::status.eq_any(["pending", "queued"])),
+        )
+        .set(&row)
+        .returning(JobRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+    });
+    updated.map(Job::try_from).transpose()
+}
+
+/// Puts a failed or cancelled job back in its queue for a fresh set of attempts.
+pub async fn retry(db: &Db, id: i64) -> DomainResult<Option<Job>> {
+    let t = now();
+    let row: Option<JobRow> = crate::with_conn!(db, |conn| {
+        diesel::update(
+            jobs::table
+                .find(id)
+                .filter(jobs::status.eq_any(["failed", "cancelled"])),
+        )
+        .set((
+            jobs::status.eq(JobStatus::Queued.as_str()),
+            jobs::attempts.eq(0),
+            jobs::run_at.eq(t),
+            jobs::started_at.eq(None::<NaiveDateTime>),
+            jobs::finished_at.eq(None::<NaiveDateTime>),
+            jobs::exit_code.eq(None::<i32>),
+            jobs::result.eq(None::<String>),
+            jobs::error.eq(None::<String>),
+        ))
+        .returning(JobRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+    });
+    row.map(Job::try_from).transpose()
+}
+
+/// Deletes a job that is not running. Returns whether it was deleted.
+pub async fn delete(db: &Db, id: i64) -> DomainResult<bool> {
+    let n = crate::with_conn!(db, |conn| {
+        diesel::delete(
+            jobs::table
+                .find(id)
+                .filter(jobs::status.ne(JobStatus::Running.as_str())),
+        )
+        .execute(conn)
+        .await?
+    });
+    Ok(n == 1)
+}
+
 /// Exponential backoff before retry `attempt` (1-based): `base · 2^(attempt-1)`, capped at
 /// `max`, plus up to 10 % jitter so that a burst of failures does not retry in lockstep.
 pub fn backoff(attempt: i32, base: std::time::Duration, max: std::time::Duration) -> std::time::Duration {

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+mod jobs;
 mod login;
 pub mod middleware;
 mod ops;
@@ -41,9 +42,9 @@ impl FromRef<AppState> for LeptosOptions {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "vcore API", description = "REST API of vcore: accounts and sign-in (jobs and schedulers follow)."),
+    info(title = "vcore API", description = "REST API of vcore: accounts, sign-in and the job queue."),
     modifiers(&BearerAuth),
-    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"))
+    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"))
 )]
 struct ApiDoc;
 
@@ -68,7 +69,8 @@ impl Modify for BearerAuth {
 pub fn api(prefix: &str) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::<AppState>::new()
         .merge(login::router())
-        .merge(users::router());
+        .merge(users::router())
+        .merge(jobs::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(prefix, api)
         .split_for_parts()

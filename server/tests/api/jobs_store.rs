@@ -11,6 +11,15 @@ use vcore_domain::DomainError;
 
 use crate::helpers::*;
 
+/// These tests drive the storage (or their own runner) directly: the app's runner must not
+/// claim their jobs.
+fn no_runner() -> Opts {
+    Opts {
+        env: vec![("JOB_RUNNER", "false".into())],
+        ..Default::default()
+    }
+}
+
 both_backends!(
     claims_follow_priority_then_fifo,
     a_lowest_priority_job_runs_under_a_constant_stream_of_higher_work,
@@ -68,7 +77,7 @@ fn done() -> Outcome {
 }
 
 async fn claims_follow_priority_then_fifo(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     for (name, p) in [
         ("n1", "normal"),
@@ -99,7 +108,7 @@ async fn claims_follow_priority_then_fifo(b: Backend) {
 }
 
 async fn a_lowest_priority_job_runs_under_a_constant_stream_of_higher_work(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     // A backlog of high-priority work, then the low job, then a new highest job per claim.
     for i in 0..20 {
@@ -129,7 +138,7 @@ async fn a_lowest_priority_job_runs_under_a_constant_stream_of_higher_work(b: Ba
 }
 
 async fn unique_keys_block_duplicates_while_live(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let mut keyed = job("nightly", "normal");
     keyed.unique_key = Some("report:2026-11-24".into());
@@ -154,7 +163,7 @@ async fn unique_keys_block_duplicates_while_live(b: Backend) {
 }
 
 async fn delayed_jobs_wait_for_run_at(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let mut later = job("later", "highest");
     let when = Utc::now() + Duration::hours(1);
@@ -189,7 +198,7 @@ async fn delayed_jobs_wait_for_run_at(b: Backend) {
 }
 
 async fn failed_attempts_retry_until_max_attempts(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let mut j = job("flaky", "normal");
     j.max_attempts = 2;
@@ -235,7 +244,7 @@ async fn failed_attempts_retry_until_max_attempts(b: Backend) {
 }
 
 async fn an_expired_lease_is_rescued_and_its_old_worker_is_fenced_off(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let j = insert(db, "long", "normal").await;
     let held = claim(db, 1, false).await.remove(0);
@@ -300,7 +309,7 @@ async fn an_expired_lease_is_rescued_and_its_old_worker_is_fenced_off(b: Backend
 }
 
 async fn graceful_release_requeues_without_counting_the_attempt(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     insert(db, "a", "normal").await;
     insert(db, "b", "normal").await;
@@ -319,7 +328,7 @@ async fn graceful_release_requeues_without_counting_the_attempt(b: Backend) {
 }
 
 async fn concurrent_claimers_never_share_a_job(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = app.services.db.clone();
     const N: usize = 300;
     for i in 0..N {

@@ -14,6 +14,8 @@
 //! - [`ops`]: health, readiness, request ids, the OpenAPI document and the docs page.
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
 //! - [`runner`]: the job runner: order, concurrency, retries, timeout, kill, shutdown.
+//! - [`jobs_api`]: the jobs REST API: jobs end to end (exit code, log, result), ownership,
+//!   the authorisation table, validation, kill, retry and cancel, consumers, conflicts, filters.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
 //! - [`openapi`]: the committed `openapi.json` matches what the code serves.
 //!
@@ -53,6 +55,7 @@ mod authz;
 mod cli;
 mod csrf;
 mod helpers;
+mod jobs_api;
 mod jobs_store;
 mod openapi;
 mod ops;

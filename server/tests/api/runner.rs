@@ -14,6 +14,15 @@ use vcore_domain::jobs::{store, Job, JobInput, JobStatus, NewJob};
 
 use crate::helpers::*;
 
+/// These tests drive the storage (or their own runner) directly: the app's runner must not
+/// claim their jobs.
+fn no_runner() -> Opts {
+    Opts {
+        env: vec![("JOB_RUNNER", "false".into())],
+        ..Default::default()
+    }
+}
+
 both_backends!(
     jobs_run_in_priority_order_then_fifo,
     each_queue_runs_at_most_its_concurrency,
@@ -141,7 +150,7 @@ async fn ended(db: &Db, id: i64) -> Job {
 }
 
 async fn jobs_run_in_priority_order_then_fifo(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::default();
@@ -173,7 +182,7 @@ async fn jobs_run_in_priority_order_then_fifo(b: Backend) {
 }
 
 async fn each_queue_runs_at_most_its_concurrency(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::default();
@@ -201,7 +210,7 @@ async fn each_queue_runs_at_most_its_concurrency(b: Backend) {
 }
 
 async fn failures_retry_with_backoff_until_max_attempts(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::default();
@@ -223,7 +232,7 @@ async fn failures_retry_with_backoff_until_max_attempts(b: Backend) {
 }
 
 async fn a_job_over_its_timeout_fails(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 2), &Probe::default());
@@ -242,7 +251,7 @@ async fn a_job_over_its_timeout_fails(b: Backend) {
 }
 
 async fn a_killed_job_ends_cancelled(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 2), &Probe::default());
@@ -271,7 +280,7 @@ async fn a_killed_job_ends_cancelled(b: Backend) {
 }
 
 async fn graceful_shutdown_hands_unfinished_jobs_back(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 2), &Probe::default());
@@ -310,7 +319,7 @@ async fn graceful_shutdown_hands_unfinished_jobs_back(b: Backend) {
 }
 
 async fn command_jobs_record_exit_code_and_output(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 2), &Probe::default());

@@ -1,0 +1,374 @@
+//! Who may do what with jobs, on top of [`store`](super::store) and the [`Runner`]:
+//! any signed-in user may run scripts and HTTP calls; only superusers run shell commands;
+//! a regular user sees and manages only their own jobs; pausing queues is for superusers.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::runner::{QueueConfig, Runner, RunnerConfig};
+use super::scripts::ScriptRegistry;
+use super::store::{self, Changes, ListFilter};
+use super::{Job, JobInput, JobKind, JobStatus, NewJob, Priority, MAX_ATTEMPTS, MAX_TIMEOUT_SECS};
+use crate::error::{DomainError, DomainResult};
+use crate::users::{Page, User};
+use crate::Services;
+
+/// Bytes returned by one log read; clients tail by asking again from `next_offset`.
+pub const LOG_CHUNK: u64 = 64 * 1024;
+
+/// A slice of a job's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSlice {
+    pub content: String,
+    pub offset: u64,
+    pub next_offset: u64,
+    pub finished: bool,
+}
+
+/// Raw changes to a job (wire input), parsed by [`Services::update_job`].
+#[derive(Debug, Clone, Default)]
+pub struct JobEdit {
+    pub name: Option<String>,
+    pub priority: Option<String>,
+    pub queue_name: Option<String>,
+    pub meta: Option<serde_json::Value>,
+    pub max_attempts: Option<i32>,
+    pub timeout_secs: Option<i32>,
+    pub run_at: Option<String>,
+}
+
+/// Parses an RFC 3339 time for `field`.
+pub fn parse_time(field: &str, raw: &str) -> DomainResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            DomainError::invalid(
+                field,
+                format!("expected an RFC 3339 time like 2026-01-31T12:00:00Z, got {raw:?}"),
+            )
+        })
+}
+
+fn forbidden() -> DomainError {
+    DomainError::Forbidden("Not enough permissions for this job".into())
+}
+
+fn not_found() -> DomainError {
+    DomainError::NotFound("Job not found".into())
+}
+
+impl Services {
+    /// Starts this process's job runner with the configured queues and the given scripts.
+    pub fn with_runner(mut self, scripts: ScriptRegistry) -> Services {
+        let c = &self.config;
+        let mut cfg = RunnerConfig::new(c.job_log_dir.clone());
+        cfg.queues = c
+            .job_queues
+            .iter()
+            .map(|(name, n)| QueueConfig {
+                name: name.clone(),
+                concurrency: *n,
+            })
+            .collect();
+        cfg.lease = Duration::from_secs(c.job_lease_secs);
+        cfg.heartbeat_every = Duration::from_secs((c.job_lease_secs / 3).max(1));
+        cfg.retry_base = Duration::from_secs(c.job_retry_base_secs);
+        self.runner = Some(Runner::start(self.db.clone(), cfg, scripts));
+        self
+    }
+
+    fn queue_names(&self) -> Vec<String> {
+        self.config.job_queues.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Where a job's output is written.
+    pub fn job_log_path(&self, id: i64) -> std::path::PathBuf {
+        self.config.job_log_dir.join(format!("job-{id}.log"))
+    }
+
+    /// Stores a new job and wakes the runner.
+    pub async fn enqueue_job(&self, actor: &User, input: JobInput) -> DomainResult<Job> {
+        let new = NewJob::parse(input, &self.queue_names(), Some(actor.id))?;
+        if new.kind == JobKind::Command && !actor.is_superuser {
+            return Err(DomainError::Forbidden(
+                "Only superusers may run shell commands".into(),
+            ));
+        }
+        self.check_script(&new)?;
+        let job = store::insert(&self.db, &new).await?;
+        if let Some(r) = &self.runner {
+            r.notify(&job);
+        }
+        Ok(job)
+    }
+
+    /// A script job must name a registered script (checked where this process knows the
+    /// registry; a web-only node without a runner accepts the name as it is).
+    fn check_script(&self, new: &NewJob) -> DomainResult<()> {
+        match &self.runner {
+            Some(r) if new.kind == JobKind::Script && !r.has_script(&new.command) => {
+                let names: Vec<_> = r.scripts().into_iter().map(|(n, _)| n).collect();
+                Err(DomainError::invalid(
+                    "command",
+                    format!("no script named {:?}; scripts: {}", new.command, names.join(", ")),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores a new job on behalf of the operator (the CLI): no owner, any type.
+    pub async fn enqueue_job_as_operator(&self, input: JobInput) -> DomainResult<Job> {
+        let new = NewJob::parse(input, &self.queue_names(), None)?;
+        self.check_script(&new)?;
+        let job = store::insert(&self.db, &new).await?;
+        if let Some(r) = &self.runner {
+            r.notify(&job);
+        }
+        Ok(job)
+    }
+
+    /// Jobs for the operator (the CLI): all owners.
+    pub async fn list_jobs_as_operator(
+        &self,
+        status: Option<&str>,
+        queue: Option<&str>,
+        page: Page,
+    ) -> DomainResult<(Vec<Job>, i64)> {
+        let filter = ListFilter {
+            status: status.map(|s| JobStatus::parse("status", s)).transpose()?,
+            queue: queue.map(str::to_string),
+            ..Default::default()
+        };
+        store::list(&self.db, &filter, page.offset, page.limit).await
+    }
+
+    /// A job the actor may see: their own, or any for a superuser.
+    pub async fn get_job(&self, actor: &User, id: i64) -> DomainResult<Job> {
+        let job = store::get(&self.db, id).await?.ok_or_else(not_found)?;
+        if !actor.is_superuser && job.owner_id != Some(actor.id) {
+            return Err(forbidden());
+        }
+        Ok(job)
+    }
+
+    /// Jobs the actor may see, newest first, filtered.
+    pub async fn list_jobs(
+        &self,
+        actor: &User,
+        status: Option<&str>,
+        queue: Option<&str>,
+        priority: Option<&str>,
+        page: Page,
+    ) -> DomainResult<(Vec<Job>, i64)> {
+        let filter = ListFilter {
+            status: status.map(|s| JobStatus::parse("status", s)).transpose()?,
+            queue: queue.map(str::to_string),
+            priority: priority.map(|p| Priority::parse("priority", p)).transpose()?,
+            owner_id: (!actor.is_superuser).then_some(actor.id),
+        };
+        store::list(&self.db, &filter, page.offset, page.limit).await
+    }
+
+    /// Changes a job that has not started yet (409 otherwise).
+    pub async fn update_job(&self, actor: &User, id: i64, e: JobEdit) -> DomainResult<Job> {
+        let job = self.get_job(actor, id).await?;
+        let mut c = Changes::default();
+        if let Some(name) = e.name {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().count() > super::MAX_NAME {
+                return Err(DomainError::invalid(
+                    "name",
+                    format!("must be 1 to {} characters", super::MAX_NAME),
+                ));
+            }
+            c.name = Some(name);
+        }
+        c.priority = e
+            .priority
+            .as_deref()
+            .map(|p| Priority::parse("priority", p))
+            .transpose()?;
+        if let Some(q) = e.queue_name {
+            if !self.queue_names().contains(&q) {
+                return Err(DomainError::invalid("queue_name", format!("unknown queue {q:?}")));
+            }
+            c.queue = Some(q);
+        }
+        if let Some(m) = e.meta {
+            if !m.is_object() {
+                return Err(DomainError::invalid("meta", "must be a JSON object"));
+            }
+            c.meta = Some(m);
+        }
+        if let Some(n) = e.max_attempts {
+            if !(1..=MAX_ATTEMPTS).contains(&n) {
+                return Err(DomainError::invalid(
+                    "max_attempts",
+                    format!("must be from 1 to {MAX_ATTEMPTS}"),
+                ));
+            }
+            c.max_attempts = Some(n);
+        }
+        if let Some(t) = e.timeout_secs {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
+                return Err(DomainError::invalid(
+                    "timeout_secs",
+                    format!("must be from 1 to {MAX_TIMEOUT_SECS}"),
+                ));
+            }
+            c.timeout_secs = Some(t);
+        }
+        c.run_at = e
+            .run_at
+            .as_deref()
+            .map(|r| parse_time("run_at", r).map(|t| t.naive_utc()))
+            .transpose()?;
+        let updated = store::update(&self.db, id, &c).await?.ok_or_else(|| {
+            DomainError::Conflict(format!(
+                "job {id} is {}; only pending or queued jobs can be changed",
+                job.status.as_str()
+            ))
+        })?;
+        if let Some(r) = &self.runner {
+            r.notify(&updated);
+        }
+        Ok(updated)
+    }
+
+    /// Deletes a job that is not running (409 for a running one: kill it first).
+    pub async fn delete_job(&self, actor: &User, id: i64) -> DomainResult<()> {
+        self.get_job(actor, id).await?;
+        if !store::delete(&self.db, id).await? {
+            return Err(DomainError::Conflict(format!(
+                "job {id} is running; kill it first"
+            )));
+        }
+        let _ = tokio::fs::remove_file(self.job_log_path(id)).await;
+        tracing::info!(job = id, by = actor.id, "job deleted");
+        Ok(())
+    }
+
+    /// `queued` retries a failed or cancelled job; `cancelled` cancels a pending or queued one.
+    pub async fn set_job_status(&self, actor: &User, id: i64, status: &str) -> DomainResult<Job> {
+        let target = JobStatus::parse("status", status)?;
+        let job = self.get_job(actor, id).await?;
+        let refused = || {
+            DomainError::Conflict(format!(
+                "cannot move job {id} from {} to {}",
+                job.status.as_str(),
+                target.as_str()
+            ))
+        };
+        match target {
+            JobStatus::Queued => {
+                let retried = store::retry(&self.db, id).await?.ok_or_else(refused)?;
+                if let Some(r) = &self.runner {
+                    r.notify(&retried);
+                }
+                Ok(retried)
+            }
+            JobStatus::Cancelled => {
+                if !store::cancel(&self.db, id, None, "cancelled").await? {
+                    return Err(refused());
+                }
+                self.get_job(actor, id).await
+            }
+            _ => Err(refused()),
+        }
+    }
+
+    /// Stops a job: a running one is killed (its process group included) and ends
+    /// `cancelled`; a pending or queued one is cancelled. 409 when it has already ended.
+    pub async fn kill_job(&self, actor: &User, id: i64) -> DomainResult<Job> {
+        let job = self.get_job(actor, id).await?;
+        match job.status {
+            JobStatus::Pending | JobStatus::Queued => {
+                store::cancel(&self.db, id, None, "killed").await?;
+            }
+            JobStatus::Running => {
+                let local = self.runner.as_ref().is_some_and(|r| r.kill(id));
+                if !local {
+                    // Held by another process: fence it off; its result will not be recorded.
+                    store::cancel(&self.db, id, Some(job.fence), "killed").await?;
+                }
+                // Give the worker a moment to stop the process and record the kill.
+                for _ in 0..250 {
+                    let now = store::get(&self.db, id).await?.ok_or_else(not_found)?;
+                    if now.status != JobStatus::Running {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            ended => {
+                return Err(DomainError::Conflict(format!(
+                    "job {id} has already ended ({})",
+                    ended.as_str()
+                )));
+            }
+        }
+        tracing::info!(job = id, by = actor.id, "job killed");
+        self.get_job(actor, id).await
+    }
+
+    /// Up to [`LOG_CHUNK`] bytes of a job's output from `offset`.
+    pub async fn job_log(&self, actor: &User, id: i64, offset: u64) -> DomainResult<LogSlice> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let job = self.get_job(actor, id).await?;
+        let finished = matches!(
+            job.status,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
+        );
+        let mut buf = Vec::new();
+        match tokio::fs::File::open(self.job_log_path(id)).await {
+            Ok(mut f) => {
+                f.seek(std::io::SeekFrom::Start(offset))
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                f.take(LOG_CHUNK)
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::Error::from(e).into()),
+        }
+        // Never split a UTF-8 character: stop before an incomplete one at the end.
+        let valid = match std::str::from_utf8(&buf) {
+            Ok(_) => buf.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => buf.len(),
+        };
+        buf.truncate(valid);
+        let next_offset = offset + buf.len() as u64;
+        Ok(LogSlice {
+            content: String::from_utf8_lossy(&buf).into_owned(),
+            offset,
+            next_offset,
+            finished,
+        })
+    }
+
+    /// Pauses (`paused = true`) or resumes a queue's consumer in this process.
+    pub fn set_consumer(&self, actor: &User, queue: &str, paused: bool) -> DomainResult<bool> {
+        if !actor.is_superuser {
+            return Err(DomainError::Forbidden(
+                "Only superusers may start or stop consumers".into(),
+            ));
+        }
+        if !self.queue_names().iter().any(|q| q == queue) {
+            return Err(DomainError::invalid(
+                "queue_name",
+                format!("unknown queue {queue:?}"),
+            ));
+        }
+        let runner = self
+            .runner
+            .as_ref()
+            .ok_or_else(|| DomainError::Conflict("no job runner in this process".into()))?;
+        runner.set_paused(queue, paused);
+        Ok(paused)
+    }
+}

@@ -1,0 +1,175 @@
+//! `/jobs/*`: the job queue. Who may do what is decided in `vcore_domain::jobs::service`;
+//! these handlers only extract, call and map.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use vcore_app::types::{
+    ConsumerRequest, ConsumerState, JobCreate, JobLog, JobPublic, JobStatusUpdate, JobUpdate, JobsPage,
+    JobsQuery, LogQuery, Message,
+};
+use vcore_domain::users::Page;
+use vcore_domain::Services;
+
+use super::error::{ApiResult, ErrorBody, RestError};
+use super::extract::{CurrentUser, IdPath, ValidJson, ValidQuery, CREATED};
+use super::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs, create_job))
+        .routes(routes!(start_consumer))
+        .routes(routes!(stop_consumer))
+        .routes(routes!(read_job, update_job, delete_job))
+        .routes(routes!(set_status))
+        .routes(routes!(kill_job))
+        .routes(routes!(read_log))
+}
+
+/// Errors from query parameters name them with loc `["query", …]`.
+fn in_query(e: vcore_domain::DomainError) -> RestError {
+    RestError {
+        location: "query",
+        ..RestError::from(e)
+    }
+}
+
+/// Jobs, newest first: all of them for a superuser, one's own otherwise.
+#[utoipa::path(get, path = "/jobs/", tag = "jobs", security(("bearer" = [])), params(JobsQuery),
+    responses((status = 200, body = JobsPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_jobs(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    ValidQuery(q): ValidQuery<JobsQuery>,
+) -> ApiResult<Json<JobsPage>> {
+    let page = Page::parse(q.offset, q.limit).map_err(in_query)?;
+    let (rows, count) = svc
+        .list_jobs(
+            &me,
+            q.status.as_deref(),
+            q.queue_name.as_deref(),
+            q.priority.as_deref(),
+            page,
+        )
+        .await
+        .map_err(in_query)?;
+    Ok(Json(JobsPage {
+        data: rows.into_iter().map(Into::into).collect(),
+        count,
+    }))
+}
+
+/// Enqueue a job. Shell commands (`type: command`) are for superusers only.
+#[utoipa::path(post, path = "/jobs/", tag = "jobs", security(("bearer" = [])), request_body = JobCreate,
+    responses((status = 201, body = JobPublic), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_job(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    ValidJson(c): ValidJson<JobCreate>,
+) -> ApiResult<(StatusCode, Json<JobPublic>)> {
+    let job = svc.enqueue_job(&me, c.into_input()?).await?;
+    Ok((CREATED, Json(job.into())))
+}
+
+/// One job (its owner or a superuser).
+#[utoipa::path(get, path = "/jobs/{job_id}", tag = "jobs", security(("bearer" = [])), params(("job_id" = i64, Path)),
+    responses((status = 200, body = JobPublic), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn read_job(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<JobPublic>> {
+    Ok(Json(svc.get_job(&me, id).await?.into()))
+}
+
+/// Change a job that has not started (pending or queued).
+#[utoipa::path(put, path = "/jobs/{job_id}", tag = "jobs", security(("bearer" = [])), params(("job_id" = i64, Path)), request_body = JobUpdate,
+    responses((status = 200, body = JobPublic), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_job(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+    ValidJson(u): ValidJson<JobUpdate>,
+) -> ApiResult<Json<JobPublic>> {
+    Ok(Json(svc.update_job(&me, id, u.into()).await?.into()))
+}
+
+/// Delete a job that is not running, and its log.
+#[utoipa::path(delete, path = "/jobs/{job_id}", tag = "jobs", security(("bearer" = [])), params(("job_id" = i64, Path)),
+    responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn delete_job(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Message>> {
+    svc.delete_job(&me, id).await?;
+    Ok(Json(Message {
+        message: "Job deleted".into(),
+    }))
+}
+
+/// `queued` retries a failed or cancelled job; `cancelled` cancels a pending or queued one.
+#[utoipa::path(put, path = "/jobs/{job_id}/status", tag = "jobs", security(("bearer" = [])), params(("job_id" = i64, Path)), request_body = JobStatusUpdate,
+    responses((status = 200, body = JobPublic), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_status(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+    ValidJson(s): ValidJson<JobStatusUpdate>,
+) -> ApiResult<Json<JobPublic>> {
+    Ok(Json(svc.set_job_status(&me, id, &s.status).await?.into()))
+}
+
+/// Kill a running job (with its whole process group) or cancel a waiting one.
+#[utoipa::path(post, path = "/jobs/{job_id}/kill", tag = "jobs", security(("bearer" = [])), params(("job_id" = i64, Path)),
+    responses((status = 200, body = JobPublic), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn kill_job(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<JobPublic>> {
+    Ok(Json(svc.kill_job(&me, id).await?.into()))
+}
+
+/// A job's output from `offset` (bytes); tail by asking again from `next_offset`.
+#[utoipa::path(get, path = "/jobs/{job_id}/log", tag = "jobs", security(("bearer" = [])), params(("job_id" = i64, Path), LogQuery),
+    responses((status = 200, body = JobLog), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn read_log(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+    ValidQuery(q): ValidQuery<LogQuery>,
+) -> ApiResult<Json<JobLog>> {
+    Ok(Json(svc.job_log(&me, id, q.offset.unwrap_or(0)).await?.into()))
+}
+
+/// Resume claiming from a queue in this process (superuser).
+#[utoipa::path(post, path = "/jobs/start-consumer", tag = "jobs", security(("bearer" = [])), request_body = ConsumerRequest,
+    responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn start_consumer(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    ValidJson(r): ValidJson<ConsumerRequest>,
+) -> ApiResult<Json<ConsumerState>> {
+    let paused = svc.set_consumer(&me, &r.queue_name, false)?;
+    Ok(Json(ConsumerState {
+        queue_name: r.queue_name,
+        paused,
+    }))
+}
+
+/// Stop claiming from a queue in this process; running jobs go on (superuser).
+#[utoipa::path(post, path = "/jobs/stop-consumer", tag = "jobs", security(("bearer" = [])), request_body = ConsumerRequest,
+    responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn stop_consumer(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    ValidJson(r): ValidJson<ConsumerRequest>,
+) -> ApiResult<Json<ConsumerState>> {
+    let paused = svc.set_consumer(&me, &r.queue_name, true)?;
+    Ok(Json(ConsumerState {
+        queue_name: r.queue_name,
+        paused,
+    }))
+}

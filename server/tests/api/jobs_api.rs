@@ -1,0 +1,1423 @@
+//! The jobs REST API (`/api/v1/jobs/*`) against the runner the server starts in-process
+//! (queues `default` and `reserved`, built-in scripts `noop`, `echo`, `sleep`): jobs run end
+//! to end (a command's exit code and log, a script's result), who may see and do what, bad
+//! input, kill, retry and cancel, stopping consumers, conflicts, and the list's filters.
+//!
+//! Waits poll every 20 ms (10 s at most); the only fixed pause is the one proving that a
+//! stopped consumer leaves its queue alone.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+both_backends!(
+    a_command_job_runs_end_to_end_with_its_log,
+    a_script_jobs_result_is_its_output,
+    regular_users_run_scripts_and_see_only_their_own_jobs,
+    every_jobs_endpoint_from_every_side,
+    bad_job_input_names_the_field_and_changes_nothing,
+    a_killed_job_ends_cancelled,
+    failed_jobs_retry_and_only_allowed_transitions_pass,
+    a_stopped_consumer_leaves_its_queue_alone,
+    unique_keys_and_state_conflicts,
+    the_list_filters_and_pages_newest_first,
+);
+
+const KINDS: [&str; 3] = ["command", "script", "api_post"];
+const PRIORITIES: [&str; 5] = ["highest", "high", "normal", "low", "lowest"];
+const STATUSES: [&str; 6] = ["pending", "queued", "running", "done", "failed", "cancelled"];
+const ENDED: [&str; 3] = ["done", "failed", "cancelled"];
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+fn job_path(id: i64) -> String {
+    format!("/jobs/{id}")
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn in_an_hour() -> String {
+    rfc3339(Utc::now() + chrono::Duration::hours(1))
+}
+
+fn parse_time(job: &Value, field: &str) -> DateTime<Utc> {
+    let s = job[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string: {job}"));
+    DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{field} is not RFC 3339 ({e}): {job}"))
+        .with_timezone(&Utc)
+}
+
+/// A script job's `result`, parsed (None when absent or not JSON).
+fn result_json(job: &Value) -> Option<Value> {
+    job["result"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+}
+
+/// A script job.
+fn script(name: &str, script: &str, meta: Value) -> Value {
+    json!({ "name": name, "type": "script", "command": script, "meta": meta })
+}
+
+/// A `noop` script job that may not run for an hour: it stays `pending` for the whole test.
+fn delayed(name: &str) -> Value {
+    json!({ "name": name, "type": "script", "command": "noop", "run_at": in_an_hour() })
+}
+
+/// A `JobPublic`: exactly its fields, each of the right type, timestamps in RFC 3339.
+fn assert_job_public(job: &Value) {
+    let keys: BTreeSet<&str> = job
+        .as_object()
+        .unwrap_or_else(|| panic!("a job is a JSON object, got {job}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "id",
+        "name",
+        "type",
+        "command",
+        "meta",
+        "queue_name",
+        "priority",
+        "status",
+        "attempts",
+        "max_attempts",
+        "timeout_secs",
+        "run_at",
+        "unique_key",
+        "owner_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "result",
+        "error",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(keys, expected, "JobPublic fields: {job}");
+    assert!(job["id"].is_i64(), "id: {job}");
+    assert!(job["name"].is_string() && job["command"].is_string(), "{job}");
+    assert!(job["queue_name"].is_string(), "{job}");
+    for (field, allowed) in [
+        ("type", &KINDS[..]),
+        ("priority", &PRIORITIES[..]),
+        ("status", &STATUSES[..]),
+    ] {
+        let v = job[field].as_str().unwrap_or_default();
+        assert!(
+            allowed.contains(&v),
+            "{field} {v:?} is not one of {allowed:?}: {job}"
+        );
+    }
+    assert!(job["meta"].is_object(), "meta is an object: {job}");
+    assert!(job["attempts"].is_i64() && job["max_attempts"].is_i64(), "{job}");
+    for k in ["timeout_secs", "owner_id", "exit_code"] {
+        assert!(job[k].is_null() || job[k].is_i64(), "{k}: {job}");
+    }
+    for k in ["unique_key", "result", "error"] {
+        assert!(job[k].is_null() || job[k].is_string(), "{k}: {job}");
+    }
+    parse_time(job, "run_at");
+    parse_time(job, "created_at");
+    for k in ["started_at", "finished_at"] {
+        if !job[k].is_null() {
+            parse_time(job, k);
+        }
+    }
+}
+
+/// `POST /jobs/`, expecting 201 and a `JobPublic`.
+async fn create(app: &TestApp, token: &str, body: Value) -> Value {
+    let job = assert_status(app.post("/jobs/", Some(token), &body).await, 201).await;
+    assert_job_public(&job);
+    job
+}
+
+/// `GET /jobs/{id}`, expecting 200 and a `JobPublic`.
+async fn get_job(app: &TestApp, token: &str, id: i64) -> Value {
+    let job = assert_status(app.get(&job_path(id), Some(token)).await, 200).await;
+    assert_job_public(&job);
+    job
+}
+
+/// Polls the job every 20 ms until it is `status` (10 s at most). Fails at once when the job
+/// ends in another state.
+async fn wait_for_status(app: &TestApp, token: &str, id: i64, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let job = get_job(app, token, id).await;
+        if job["status"] == status {
+            return job;
+        }
+        let now = job["status"].as_str().unwrap_or_default();
+        assert!(
+            !ENDED.contains(&now),
+            "job {id} ended {now} while we waited for {status}: {job}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "job {id} was not {status} after 10 s: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `PUT /jobs/{id}/status`.
+async fn put_status(app: &TestApp, token: &str, id: i64, status: &str) -> reqwest::Response {
+    app.put(
+        &format!("/jobs/{id}/status"),
+        Some(token),
+        &json!({ "status": status }),
+    )
+    .await
+}
+
+/// `POST /jobs/{id}/kill`.
+async fn kill(app: &TestApp, token: &str, id: i64) -> reqwest::Response {
+    app.post_empty(&format!("/jobs/{id}/kill"), Some(token)).await
+}
+
+/// `GET /jobs/{id}/log[?offset=N]`, expecting 200 and exactly the `JobLog` fields.
+async fn read_log(app: &TestApp, token: &str, id: i64, offset: Option<u64>) -> Value {
+    let path = match offset {
+        Some(o) => format!("/jobs/{id}/log?offset={o}"),
+        None => format!("/jobs/{id}/log"),
+    };
+    let log = assert_status(app.get(&path, Some(token)).await, 200).await;
+    let keys: BTreeSet<&str> = log
+        .as_object()
+        .unwrap_or_else(|| panic!("a log is a JSON object, got {log}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["content", "finished", "next_offset", "offset"]),
+        "JobLog fields: {log}"
+    );
+    assert!(
+        log["content"].is_string() && log["finished"].is_boolean(),
+        "{log}"
+    );
+    assert!(log["offset"].is_u64() && log["next_offset"].is_u64(), "{log}");
+    log
+}
+
+/// `POST /jobs/{start|stop}-consumer` as a superuser; checks the answered state.
+async fn consumer(app: &TestApp, token: &str, action: &str, queue: &str) {
+    let body = assert_status(
+        app.post(
+            &format!("/jobs/{action}-consumer"),
+            Some(token),
+            &json!({ "queue_name": queue }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({ "queue_name": queue, "paused": action == "stop" }),
+        "{action}-consumer {queue}"
+    );
+}
+
+/// One page of `GET /jobs/{query}`.
+struct Listing {
+    count: i64,
+    ids: Vec<i64>,
+    data: Vec<Value>,
+}
+
+/// `GET /jobs/{query}`: checks the page's shape and that it is newest first.
+async fn list(app: &TestApp, token: &str, query: &str) -> Listing {
+    let page = assert_status(app.get(&format!("/jobs/{query}"), Some(token)).await, 200).await;
+    let keys: BTreeSet<&str> = page
+        .as_object()
+        .unwrap_or_else(|| panic!("{query}: a page is a JSON object, got {page}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["count", "data"]), "JobsPage fields: {page}");
+    let data = page["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{query}: data is not a list: {page}"))
+        .clone();
+    data.iter().for_each(assert_job_public);
+    let ids: Vec<i64> = data.iter().map(id_of).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "{query}: not newest first: {ids:?}"
+    );
+    let count = page["count"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{query}: count is not a number: {page}"));
+    assert!(
+        count >= ids.len() as i64,
+        "{query}: count below the page size: {page}"
+    );
+    Listing { count, ids, data }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. A command job, end to end
+// ---------------------------------------------------------------------------------------
+
+async fn a_command_job_runs_end_to_end_with_its_log(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let admin_id = app.admin_id().await;
+
+    let created = create(
+        &app,
+        &admin,
+        json!({ "name": "greet", "type": "command", "command": "echo hello; echo err >&2" }),
+    )
+    .await;
+    let id = id_of(&created);
+    assert_eq!(created["name"], "greet");
+    assert_eq!(created["type"], "command");
+    assert_eq!(created["command"], "echo hello; echo err >&2");
+    assert_eq!(created["meta"], json!({}), "meta defaults to an empty object");
+    assert_eq!(created["queue_name"], "default");
+    assert_eq!(created["priority"], "normal");
+    assert_eq!(created["status"], "queued", "{created}");
+    assert_eq!(created["attempts"], 0);
+    assert_eq!(created["max_attempts"], 3, "the default: {created}");
+    assert_eq!(created["owner_id"], admin_id);
+    for k in [
+        "timeout_secs",
+        "unique_key",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "result",
+        "error",
+    ] {
+        assert!(created[k].is_null(), "{k} is null on a new job: {created}");
+    }
+
+    let done = wait_for_status(&app, &admin, id, "done").await;
+    assert_eq!(done["exit_code"], 0, "{done}");
+    assert_eq!(done["attempts"], 1, "{done}");
+    assert!(done["error"].is_null(), "{done}");
+    assert!(
+        parse_time(&done, "finished_at") >= parse_time(&done, "started_at"),
+        "{done}"
+    );
+
+    // The log: stdout as written, stderr prefixed. The two pipes are read separately, so
+    // their order is not asserted.
+    let log = read_log(&app, &admin, id, None).await;
+    let content = log["content"].as_str().unwrap().to_string();
+    let mut lines: Vec<&str> = content.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["[stderr] err", "hello"], "log: {content:?}");
+    assert!(content.ends_with('\n'), "{content:?}");
+    assert_eq!(log["offset"], 0);
+    assert_eq!(log["next_offset"], content.len() as u64, "{log}");
+    assert_eq!(log["finished"], true, "{log}");
+
+    // Tailing from next_offset: nothing new.
+    let next = log["next_offset"].as_u64().unwrap();
+    let tail = read_log(&app, &admin, id, Some(next)).await;
+    assert_eq!(
+        tail,
+        json!({ "content": "", "offset": next, "next_offset": next, "finished": true })
+    );
+    // From the middle: only what follows.
+    let first_len = content.find('\n').unwrap() + 1;
+    let rest = read_log(&app, &admin, id, Some(first_len as u64)).await;
+    assert_eq!(rest["content"], &content[first_len..], "{rest}");
+    assert_eq!(rest["offset"], first_len as u64);
+    assert_eq!(rest["next_offset"], next);
+
+    // A job that has not run has an empty log, and is not finished.
+    let waiting = create(
+        &app,
+        &admin,
+        json!({ "name": "later", "type": "command", "command": "echo later", "run_at": in_an_hour() }),
+    )
+    .await;
+    assert_eq!(waiting["status"], "pending", "{waiting}");
+    let empty = read_log(&app, &admin, id_of(&waiting), None).await;
+    assert_eq!(
+        empty,
+        json!({ "content": "", "offset": 0, "next_offset": 0, "finished": false })
+    );
+
+    // Deleting the finished job removes it and its log file.
+    let log_file = app.services.job_log_path(id);
+    assert!(
+        log_file.exists(),
+        "{} exists while the job does",
+        log_file.display()
+    );
+    let deleted = assert_status(app.delete(&job_path(id), Some(&admin)).await, 200).await;
+    assert!(
+        deleted["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{deleted}"
+    );
+    assert_status(app.get(&job_path(id), Some(&admin)).await, 404).await;
+    assert_status(app.get(&format!("/jobs/{id}/log"), Some(&admin)).await, 404).await;
+    assert_status(app.delete(&job_path(id), Some(&admin)).await, 404).await;
+    assert!(!log_file.exists(), "{} was removed", log_file.display());
+    let left = list(&app, &admin, "").await;
+    assert_eq!((left.count, left.ids), (1, vec![id_of(&waiting)]));
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. A script job's result
+// ---------------------------------------------------------------------------------------
+
+async fn a_script_jobs_result_is_its_output(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+
+    let job = create(&app, &admin, script("echo it", "echo", json!({ "x": 1 }))).await;
+    assert_eq!(job["type"], "script");
+    assert_eq!(job["command"], "echo");
+    assert_eq!(job["meta"], json!({ "x": 1 }));
+    let done = wait_for_status(&app, &admin, id_of(&job), "done").await;
+    let text = done["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a script's result is text: {done}"));
+    let result: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("the result is JSON ({e}): {done}"));
+    assert_eq!(result, json!({ "x": 1 }), "{done}");
+    assert!(done["exit_code"].is_null() && done["error"].is_null(), "{done}");
+    assert_eq!(done["attempts"], 1);
+
+    // A script that fails records why, and no result.
+    let bad = create(
+        &app,
+        &admin,
+        json!({
+            "name": "bad nap", "type": "script", "command": "sleep",
+            "meta": { "seconds": "soon" }, "max_attempts": 1
+        }),
+    )
+    .await;
+    let failed = wait_for_status(&app, &admin, id_of(&bad), "failed").await;
+    assert!(
+        failed["error"].as_str().is_some_and(|e| e.contains("seconds")),
+        "{failed}"
+    );
+    assert!(failed["result"].is_null(), "{failed}");
+    assert_eq!(failed["attempts"], 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Regular users
+// ---------------------------------------------------------------------------------------
+
+async fn regular_users_run_scripts_and_see_only_their_own_jobs(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let alice = app.create_and_login("alice").await;
+    let bob = app.create_and_login("bob").await;
+    let (a, bb) = (alice.access(), bob.access());
+
+    // No shell commands for regular users, and nothing is stored.
+    assert_eq!(list(&app, &admin, "").await.count, 0);
+    assert_status(
+        app.post(
+            "/jobs/",
+            Some(a),
+            &json!({ "name": "sneaky", "type": "command", "command": "id" }),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(
+        list(&app, &admin, "").await.count,
+        0,
+        "a refused job is not stored"
+    );
+
+    // Scripts and HTTP calls are allowed, and run.
+    let a1 = create(&app, a, script("a1", "noop", json!({}))).await;
+    let a2 = create(&app, a, script("a2", "echo", json!({ "who": "alice" }))).await;
+    let a3 = create(
+        &app,
+        a,
+        json!({
+            "name": "hook", "type": "api_post", "command": "http://127.0.0.1:9/hook",
+            "run_at": in_an_hour()
+        }),
+    )
+    .await;
+    for j in [&a1, &a2, &a3] {
+        assert_eq!(j["owner_id"], alice.id, "{j}");
+    }
+    assert_eq!(a3["type"], "api_post");
+    assert_eq!(a3["status"], "pending");
+    wait_for_status(&app, a, id_of(&a1), "done").await;
+    let a2_done = wait_for_status(&app, a, id_of(&a2), "done").await;
+    assert_eq!(
+        result_json(&a2_done),
+        Some(json!({ "who": "alice" })),
+        "{a2_done}"
+    );
+    let b1 = create(&app, bb, script("b1", "noop", json!({}))).await;
+    assert_eq!(b1["owner_id"], bob.id);
+    let admins = create(
+        &app,
+        &admin,
+        json!({ "name": "admin's", "type": "command", "command": "true" }),
+    )
+    .await;
+
+    // Each regular user lists only their own jobs, filters included.
+    let alices = list(&app, a, "").await;
+    assert_eq!(alices.count, 3);
+    assert_eq!(alices.ids, vec![id_of(&a3), id_of(&a2), id_of(&a1)]);
+    assert!(alices.data.iter().all(|j| j["owner_id"] == alice.id));
+    let bobs = list(&app, bb, "").await;
+    assert_eq!((bobs.count, bobs.ids), (1, vec![id_of(&b1)]));
+    let bobs_pending = list(&app, bb, "?status=pending").await;
+    assert_eq!(bobs_pending.count, 0, "alice's pending job is not bob's to see");
+    assert!(bobs_pending.ids.is_empty());
+    // The superuser sees everyone's.
+    let all = list(&app, &admin, "").await;
+    assert_eq!(all.count, 5);
+    assert_eq!(
+        all.ids,
+        vec![id_of(&admins), id_of(&b1), id_of(&a3), id_of(&a2), id_of(&a1)]
+    );
+    assert_eq!(get_job(&app, &admin, id_of(&a3)).await["owner_id"], alice.id);
+
+    // Bob may not see or touch alice's job in any way; it is left exactly as it was.
+    let target = id_of(&a3);
+    let before = get_job(&app, a, target).await;
+    let p = job_path(target);
+    assert_status(app.get(&p, Some(bb)).await, 403).await;
+    assert_status(app.put(&p, Some(bb), &json!({ "name": "stolen" })).await, 403).await;
+    assert_status(app.delete(&p, Some(bb)).await, 403).await;
+    assert_status(put_status(&app, bb, target, "cancelled").await, 403).await;
+    assert_status(kill(&app, bb, target).await, 403).await;
+    assert_status(app.get(&format!("{p}/log"), Some(bb)).await, 403).await;
+    assert_eq!(
+        get_job(&app, a, target).await,
+        before,
+        "refused calls changed nothing"
+    );
+    // The superuser may.
+    let renamed = assert_status(
+        app.put(&p, Some(&admin), &json!({ "name": "renamed" })).await,
+        200,
+    )
+    .await;
+    assert_eq!(renamed["name"], "renamed");
+    assert_eq!(
+        renamed["owner_id"], alice.id,
+        "a superuser's edit keeps the owner"
+    );
+    // And alice may not see the superuser's job.
+    assert_status(app.get(&job_path(id_of(&admins)), Some(a)).await, 403).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. The authorisation table
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Actor {
+    Anonymous,
+    Owner,
+    Other,
+    Superuser,
+}
+
+const ACTORS: [Actor; 4] = [Actor::Anonymous, Actor::Owner, Actor::Other, Actor::Superuser];
+
+/// One endpoint. In `path`, `{job}` is the owner's long-lived pending job, `{fresh}` a new
+/// pending job of the owner's made for each request (for calls that end or delete it), and
+/// `{missing}` an id nobody has. In `body`, `{uniq}` is a fresh string and `{run_at}` an
+/// hour from now.
+struct Row {
+    method: Method,
+    path: &'static str,
+    body: Option<&'static str>,
+    /// Anonymous, owner, other user, superuser; 200 means any success.
+    expect: [u16; 4],
+}
+
+fn row(method: Method, path: &'static str, body: Option<&'static str>, expect: [u16; 4]) -> Row {
+    Row {
+        method,
+        path,
+        body,
+        expect,
+    }
+}
+
+fn jobs_table() -> Vec<Row> {
+    const SCRIPT: &str = r#"{"name":"s {uniq}","type":"script","command":"noop"}"#;
+    const API_POST: &str =
+        r#"{"name":"p {uniq}","type":"api_post","command":"http://127.0.0.1:9/x","run_at":"{run_at}"}"#;
+    const COMMAND: &str = r#"{"name":"c {uniq}","type":"command","command":"true"}"#;
+    vec![
+        // The list: anyone signed in (each sees their own; checked below).
+        row(Method::GET, "/jobs/", None, [401, 200, 200, 200]),
+        row(
+            Method::GET,
+            "/jobs/?status=pending&limit=10",
+            None,
+            [401, 200, 200, 200],
+        ),
+        // Creation: scripts and HTTP calls for anyone signed in, commands for superusers.
+        row(Method::POST, "/jobs/", Some(SCRIPT), [401, 200, 200, 200]),
+        row(Method::POST, "/jobs/", Some(API_POST), [401, 200, 200, 200]),
+        row(Method::POST, "/jobs/", Some(COMMAND), [401, 403, 403, 200]),
+        // One job: its owner or a superuser.
+        row(Method::GET, "/jobs/{job}", None, [401, 200, 403, 200]),
+        row(
+            Method::PUT,
+            "/jobs/{job}",
+            Some(r#"{"name":"renamed {uniq}"}"#),
+            [401, 200, 403, 200],
+        ),
+        row(Method::GET, "/jobs/{job}/log", None, [401, 200, 403, 200]),
+        row(
+            Method::GET,
+            "/jobs/{job}/log?offset=0",
+            None,
+            [401, 200, 403, 200],
+        ),
+        // The permission is checked before the state: another user learns nothing.
+        row(
+            Method::PUT,
+            "/jobs/{job}/status",
+            Some(r#"{"status":"done"}"#),
+            [401, 409, 403, 409],
+        ),
+        row(
+            Method::PUT,
+            "/jobs/{fresh}/status",
+            Some(r#"{"status":"cancelled"}"#),
+            [401, 200, 403, 200],
+        ),
+        row(Method::POST, "/jobs/{fresh}/kill", None, [401, 200, 403, 200]),
+        row(Method::DELETE, "/jobs/{fresh}", None, [401, 200, 403, 200]),
+        // A job that does not exist.
+        row(Method::GET, "/jobs/{missing}", None, [401, 404, 404, 404]),
+        row(
+            Method::PUT,
+            "/jobs/{missing}",
+            Some(r#"{"name":"x"}"#),
+            [401, 404, 404, 404],
+        ),
+        row(Method::DELETE, "/jobs/{missing}", None, [401, 404, 404, 404]),
+        row(Method::POST, "/jobs/{missing}/kill", None, [401, 404, 404, 404]),
+        row(Method::GET, "/jobs/{missing}/log", None, [401, 404, 404, 404]),
+        row(
+            Method::PUT,
+            "/jobs/{missing}/status",
+            Some(r#"{"status":"queued"}"#),
+            [401, 404, 404, 404],
+        ),
+        // Consumers: superusers only (stop, then start again: the queue ends as it began).
+        row(
+            Method::POST,
+            "/jobs/stop-consumer",
+            Some(r#"{"queue_name":"reserved"}"#),
+            [401, 403, 403, 200],
+        ),
+        row(
+            Method::POST,
+            "/jobs/start-consumer",
+            Some(r#"{"queue_name":"reserved"}"#),
+            [401, 403, 403, 200],
+        ),
+    ]
+}
+
+fn uniq() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
+}
+
+async fn every_jobs_endpoint_from_every_side(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let owner = app.create_and_login("owner").await;
+    let other = app.create_and_login("other").await;
+    let admin = app.admin_token().await;
+    let job_id = id_of(&create(&app, owner.access(), delayed("owned")).await);
+
+    let mut failures: Vec<String> = Vec::new();
+    let mut checked = 0;
+    for row in jobs_table() {
+        for (actor, &expected) in ACTORS.iter().zip(row.expect.iter()) {
+            let fresh = if row.path.contains("{fresh}") {
+                Some(id_of(&create(&app, owner.access(), delayed("fresh")).await))
+            } else {
+                None
+            };
+            let path = row
+                .path
+                .replace("{job}", &job_id.to_string())
+                .replace("{fresh}", &fresh.unwrap_or_default().to_string())
+                .replace("{missing}", "987654321");
+            let (token, caller_id) = match actor {
+                Actor::Anonymous => (None, None),
+                Actor::Owner => (Some(owner.access()), Some(owner.id)),
+                Actor::Other => (Some(other.access()), Some(other.id)),
+                Actor::Superuser => (Some(admin.as_str()), None),
+            };
+            let mut req = app.client.request(row.method.clone(), app.api(&path));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(template) = row.body {
+                req = req.header("content-type", "application/json").body(
+                    template
+                        .replace("{uniq}", &uniq())
+                        .replace("{run_at}", &in_an_hour()),
+                );
+            }
+            let resp = req.send().await.expect("request failed to send");
+            let status = resp.status().as_u16();
+            let challenge = resp
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let text = resp.text().await.unwrap_or_default();
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            checked += 1;
+
+            let label = format!("{} {} as {actor:?}", row.method, row.path);
+            let ok = if expected == 200 {
+                (200..300).contains(&status)
+            } else {
+                status == expected
+            };
+            if !ok {
+                failures.push(format!("{label}: expected {expected}, got {status}: {text}"));
+                continue;
+            }
+            if status >= 400 && body.get("detail").is_none() {
+                failures.push(format!("{label}: {status} without a JSON detail: {text}"));
+            }
+            if status == 401
+                && !challenge
+                    .as_deref()
+                    .is_some_and(|c| c.to_ascii_lowercase().starts_with("bearer"))
+            {
+                failures.push(format!(
+                    "{label}: 401 without `WWW-Authenticate: Bearer` (got {challenge:?})"
+                ));
+            }
+            let success = (200..300).contains(&status);
+            // Reads of the owner's job answer with that job.
+            if success && row.method == Method::GET && row.path == "/jobs/{job}" && body["id"] != job_id {
+                failures.push(format!("{label}: answered with another job: {text}"));
+            }
+            // A regular user's list holds only their own jobs; the superuser's holds the owner's.
+            let is_list =
+                row.method == Method::GET && (row.path == "/jobs/" || row.path.starts_with("/jobs/?"));
+            if success && is_list {
+                let data = body["data"].as_array().cloned().unwrap_or_default();
+                match caller_id {
+                    Some(me) => {
+                        if let Some(j) = data.iter().find(|j| j["owner_id"] != me) {
+                            failures.push(format!("{label}: lists a job of someone else: {j}"));
+                        }
+                    }
+                    None => {
+                        if !data.iter().any(|j| j["id"] == job_id) {
+                            failures.push(format!(
+                                "{label}: the superuser does not see the owner's job: {text}"
+                            ));
+                        }
+                    }
+                }
+            }
+            // Jobs are created for the caller.
+            if success && row.method == Method::POST && row.path == "/jobs/" {
+                let owner_ok = match caller_id {
+                    Some(me) => body["owner_id"] == me,
+                    None => {
+                        body["owner_id"].is_i64()
+                            && body["owner_id"] != owner.id
+                            && body["owner_id"] != other.id
+                    }
+                };
+                if !owner_ok {
+                    failures.push(format!("{label}: not owned by the caller: {text}"));
+                }
+            }
+            // What happened to the fresh job: refused calls left it alone, allowed ones acted.
+            if let Some(id) = fresh {
+                let after = app.get(&job_path(id), Some(&admin)).await;
+                let after_status = after.status().as_u16();
+                let after_body: Value = after.json().await.unwrap_or(Value::Null);
+                let state = if after_status == 404 {
+                    "deleted".to_string()
+                } else {
+                    after_body["status"].as_str().unwrap_or("?").to_string()
+                };
+                let wanted = if !success {
+                    "pending"
+                } else if row.method == Method::DELETE {
+                    "deleted"
+                } else {
+                    "cancelled"
+                };
+                if state != wanted {
+                    failures.push(format!(
+                        "{label}: the job is {state} afterwards, expected {wanted}"
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(checked, jobs_table().len() * ACTORS.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // The owner's job is still theirs, still waiting, renamed by the allowed updates only.
+    let job = get_job(&app, owner.access(), job_id).await;
+    assert_eq!(job["owner_id"], owner.id);
+    assert_eq!(job["status"], "pending");
+    assert!(job["name"].as_str().unwrap().starts_with("renamed "), "{job}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Validation
+// ---------------------------------------------------------------------------------------
+
+/// A valid `JobCreate` with each `(field, value)` set (or removed when `value` is None).
+fn job_create_with(changes: &[(&str, Option<Value>)]) -> Value {
+    let mut body = json!({ "name": "valid", "type": "script", "command": "noop" });
+    let obj = body.as_object_mut().unwrap();
+    for (field, value) in changes {
+        match value {
+            Some(v) => {
+                obj.insert((*field).to_string(), v.clone());
+            }
+            None => {
+                obj.remove(*field);
+            }
+        }
+    }
+    body
+}
+
+async fn bad_job_input_names_the_field_and_changes_nothing(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+
+    let s = |v: &str| Some(json!(v));
+    let create_cases: Vec<(Value, &str)> = vec![
+        (job_create_with(&[("type", s("shell"))]), "type"),
+        (job_create_with(&[("type", Some(json!(3)))]), "type"),
+        (job_create_with(&[("type", None)]), "type"),
+        (job_create_with(&[("priority", s("urgent"))]), "priority"),
+        (job_create_with(&[("queue_name", s("nope"))]), "queue_name"),
+        (job_create_with(&[("name", s(""))]), "name"),
+        (job_create_with(&[("name", s("   "))]), "name"),
+        (job_create_with(&[("name", Some(json!("x".repeat(201))))]), "name"),
+        (job_create_with(&[("name", None)]), "name"),
+        (job_create_with(&[("command", s(""))]), "command"),
+        (job_create_with(&[("command", None)]), "command"),
+        // A script job must name a registered script.
+        (
+            job_create_with(&[("type", s("script")), ("command", s("no_such_script"))]),
+            "command",
+        ),
+        (
+            job_create_with(&[("type", s("api_post")), ("command", s("ftp://example.com/x"))]),
+            "command",
+        ),
+        (job_create_with(&[("meta", Some(json!([1])))]), "meta"),
+        (job_create_with(&[("meta", s("text"))]), "meta"),
+        (
+            job_create_with(&[("max_attempts", Some(json!(0)))]),
+            "max_attempts",
+        ),
+        (
+            job_create_with(&[("max_attempts", Some(json!(101)))]),
+            "max_attempts",
+        ),
+        (job_create_with(&[("max_attempts", s("three"))]), "max_attempts"),
+        (
+            job_create_with(&[("timeout_secs", Some(json!(0)))]),
+            "timeout_secs",
+        ),
+        (
+            job_create_with(&[("timeout_secs", Some(json!(604_801)))]),
+            "timeout_secs",
+        ),
+        (job_create_with(&[("run_at", s("tomorrow"))]), "run_at"),
+        (
+            job_create_with(&[("run_at", s("2030-02-30T00:00:00Z"))]),
+            "run_at",
+        ),
+        (job_create_with(&[("run_at", Some(json!(12345)))]), "run_at"),
+        (job_create_with(&[("unique_key", s(""))]), "unique_key"),
+        (job_create_with(&[("colour", s("red"))]), "colour"),
+        // Clients do not choose the state or the owner.
+        (job_create_with(&[("status", s("done"))]), "status"),
+        (job_create_with(&[("owner_id", Some(json!(1)))]), "owner_id"),
+    ];
+    for (body, field) in create_cases {
+        let resp = app.post("/jobs/", Some(&admin), &body).await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(
+            status, 422,
+            "{body}: expected 422 naming {field}, got {status}: {text}"
+        );
+        assert_validation_detail(&parsed, &["body", field]);
+    }
+    // Not JSON, or not an object: the location is the body.
+    for raw in ["{\"name\": ", "[]", ""] {
+        let resp = app
+            .send_raw(
+                Method::POST,
+                "/jobs/",
+                Some(&admin),
+                Some("application/json"),
+                raw,
+            )
+            .await;
+        let body = assert_status(resp, 422).await;
+        assert_eq!(body["detail"][0]["loc"][0], "body", "{raw:?}: {body}");
+    }
+    // The limits themselves are accepted.
+    let edge = create(
+        &app,
+        &admin,
+        job_create_with(&[
+            ("max_attempts", Some(json!(100))),
+            ("timeout_secs", Some(json!(604_800))),
+            ("run_at", Some(json!(in_an_hour()))),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        (edge["max_attempts"].clone(), edge["timeout_secs"].clone()),
+        (json!(100), json!(604_800))
+    );
+    assert_eq!(
+        list(&app, &admin, "").await.count,
+        1,
+        "no refused request created a job"
+    );
+
+    // Query parameters of the list.
+    for (query, param) in [
+        ("status=bogus", "status"),
+        ("priority=urgent", "priority"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+    ] {
+        let body = assert_status(app.get(&format!("/jobs/?{query}"), Some(&admin)).await, 422).await;
+        assert_validation_detail(&body, &["query", param]);
+    }
+    for ok in [
+        "status=pending",
+        "priority=normal",
+        "limit=1",
+        "limit=1000",
+        "offset=5",
+    ] {
+        assert_status(app.get(&format!("/jobs/?{ok}"), Some(&admin)).await, 200).await;
+    }
+
+    // Path ids.
+    for id in ["abc", "1.5", "99999999999999999999"] {
+        let p = format!("/jobs/{id}");
+        let loc = ["path", "job_id"];
+        assert_422(app.get(&p, Some(&admin)).await, &loc).await;
+        assert_422(app.put(&p, Some(&admin), &json!({ "name": "x" })).await, &loc).await;
+        assert_422(app.delete(&p, Some(&admin)).await, &loc).await;
+        assert_422(app.get(&format!("{p}/log"), Some(&admin)).await, &loc).await;
+        assert_422(app.post_empty(&format!("{p}/kill"), Some(&admin)).await, &loc).await;
+        assert_422(
+            app.put(
+                &format!("{p}/status"),
+                Some(&admin),
+                &json!({ "status": "cancelled" }),
+            )
+            .await,
+            &loc,
+        )
+        .await;
+    }
+
+    // Updates, status changes and log offsets on a waiting job: refused, and nothing changes.
+    let id = id_of(&edge);
+    let before = get_job(&app, &admin, id).await;
+    let update_cases: Vec<(Value, &str)> = vec![
+        (json!({ "priority": "urgent" }), "priority"),
+        (json!({ "queue_name": "nope" }), "queue_name"),
+        (json!({ "name": "" }), "name"),
+        (json!({ "name": "   " }), "name"),
+        (json!({ "meta": [1] }), "meta"),
+        (json!({ "max_attempts": 0 }), "max_attempts"),
+        (json!({ "max_attempts": 101 }), "max_attempts"),
+        (json!({ "timeout_secs": 0 }), "timeout_secs"),
+        (json!({ "run_at": "soon" }), "run_at"),
+        (json!({ "command": "rm -rf /" }), "command"),
+        (json!({ "status": "done" }), "status"),
+        (json!({ "owner_id": 1 }), "owner_id"),
+    ];
+    for (body, field) in update_cases {
+        let answer = assert_status(app.put(&job_path(id), Some(&admin), &body).await, 422).await;
+        assert_validation_detail(&answer, &["body", field]);
+    }
+    for body in [json!({ "status": "bogus" }), json!({ "status": 1 }), json!({})] {
+        let answer = assert_status(
+            app.put(&format!("/jobs/{id}/status"), Some(&admin), &body).await,
+            422,
+        )
+        .await;
+        assert_validation_detail(&answer, &["body", "status"]);
+    }
+    for query in ["offset=-1", "offset=abc"] {
+        let answer = assert_status(
+            app.get(&format!("/jobs/{id}/log?{query}"), Some(&admin)).await,
+            422,
+        )
+        .await;
+        assert_validation_detail(&answer, &["query", "offset"]);
+    }
+    assert_eq!(
+        get_job(&app, &admin, id).await,
+        before,
+        "refused calls changed nothing"
+    );
+
+    // Consumers: only known queues.
+    for action in ["stop", "start"] {
+        let p = format!("/jobs/{action}-consumer");
+        assert_422(
+            app.post(&p, Some(&admin), &json!({ "queue_name": "nope" })).await,
+            &["body", "queue_name"],
+        )
+        .await;
+        assert_422(
+            app.post(&p, Some(&admin), &json!({ "queue_name": 7 })).await,
+            &["body", "queue_name"],
+        )
+        .await;
+        assert_422(
+            app.post(&p, Some(&admin), &json!({ "queue": "default" })).await,
+            &["body", "queue"],
+        )
+        .await;
+    }
+    // Nothing was paused by the refused calls: a new job runs.
+    let runs = create(&app, &admin, script("runs", "noop", json!({}))).await;
+    wait_for_status(&app, &admin, id_of(&runs), "done").await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Kill
+// ---------------------------------------------------------------------------------------
+
+async fn a_killed_job_ends_cancelled(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let alice = app.create_and_login("alice").await;
+    let a = alice.access();
+
+    // A running script, killed by its owner.
+    let nap = create(&app, a, script("long nap", "sleep", json!({ "seconds": 30 }))).await;
+    let id = id_of(&nap);
+    wait_for_status(&app, a, id, "running").await;
+    let asked = Instant::now();
+    let answer = assert_status(kill(&app, a, id).await, 200).await;
+    assert_job_public(&answer);
+    assert_eq!(answer["id"], id);
+    let killed = wait_for_status(&app, a, id, "cancelled").await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the kill took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(killed["error"], "killed", "{killed}");
+    assert_eq!(killed["attempts"], 1, "a kill does not retry: {killed}");
+    assert!(
+        killed["finished_at"].is_string() && killed["result"].is_null(),
+        "{killed}"
+    );
+    // An ended job cannot be killed again, and stays as it was.
+    assert_status(kill(&app, a, id).await, 409).await;
+    assert_eq!(get_job(&app, a, id).await, killed);
+
+    // A running shell command (with its process), killed by a superuser.
+    let cmd = create(
+        &app,
+        &admin,
+        json!({ "name": "slow", "type": "command", "command": "echo started; sleep 30; echo never" }),
+    )
+    .await;
+    let cmd_id = id_of(&cmd);
+    wait_for_status(&app, &admin, cmd_id, "running").await;
+    let asked = Instant::now();
+    assert_status(kill(&app, &admin, cmd_id).await, 200).await;
+    let killed_cmd = wait_for_status(&app, &admin, cmd_id, "cancelled").await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the kill took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(killed_cmd["error"], "killed", "{killed_cmd}");
+    let log = read_log(&app, &admin, cmd_id, None).await;
+    assert!(!log["content"].as_str().unwrap().contains("never"), "{log}");
+    assert_eq!(log["finished"], true);
+
+    // A waiting job is cancelled without ever running.
+    let later = create(&app, a, delayed("not yet")).await;
+    assert_eq!(later["status"], "pending");
+    let cancelled = assert_status(kill(&app, a, id_of(&later)).await, 200).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let after = get_job(&app, a, id_of(&later)).await;
+    assert_eq!(after["status"], "cancelled");
+    assert_eq!(after["attempts"], 0);
+    assert!(after["started_at"].is_null(), "{after}");
+    assert_status(kill(&app, a, id_of(&later)).await, 409).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. Retry and the allowed status changes
+// ---------------------------------------------------------------------------------------
+
+async fn failed_jobs_retry_and_only_allowed_transitions_pass(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+
+    let job = create(
+        &app,
+        &admin,
+        json!({ "name": "exit four", "type": "command", "command": "exit 4", "max_attempts": 1 }),
+    )
+    .await;
+    let id = id_of(&job);
+    let failed = wait_for_status(&app, &admin, id, "failed").await;
+    assert_eq!(failed["exit_code"], 4, "{failed}");
+    assert_eq!(failed["attempts"], 1);
+    assert!(
+        failed["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{failed}"
+    );
+
+    // Only `queued` moves a failed job.
+    for refused in ["done", "running", "pending", "cancelled", "failed"] {
+        assert_status(put_status(&app, &admin, id, refused).await, 409).await;
+    }
+    assert_eq!(
+        get_job(&app, &admin, id).await,
+        failed,
+        "refused changes changed nothing"
+    );
+
+    // Retry: back in the queue with a fresh set of attempts, then it runs (and fails) again.
+    let retried = assert_status(put_status(&app, &admin, id, "queued").await, 200).await;
+    assert_job_public(&retried);
+    assert_eq!(retried["status"], "queued", "{retried}");
+    assert_eq!(retried["attempts"], 0, "{retried}");
+    for k in ["exit_code", "error", "finished_at"] {
+        assert!(retried[k].is_null(), "{k} is cleared by a retry: {retried}");
+    }
+    let again = wait_for_status(&app, &admin, id, "failed").await;
+    assert_eq!(again["attempts"], 1, "{again}");
+    assert_eq!(again["exit_code"], 4, "{again}");
+    assert!(
+        parse_time(&again, "finished_at") >= parse_time(&failed, "finished_at"),
+        "{again}"
+    );
+
+    // Cancel a delayed job; cancelled is final except for a retry, which runs it now.
+    let later = create(&app, &admin, delayed("later")).await;
+    let later_id = id_of(&later);
+    assert_eq!(later["status"], "pending");
+    let cancelled = assert_status(put_status(&app, &admin, later_id, "cancelled").await, 200).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(get_job(&app, &admin, later_id).await["status"], "cancelled");
+    for refused in ["done", "cancelled", "running", "pending"] {
+        assert_status(put_status(&app, &admin, later_id, refused).await, 409).await;
+    }
+    let requeued = assert_status(put_status(&app, &admin, later_id, "queued").await, 200).await;
+    assert_eq!(requeued["status"], "queued", "{requeued}");
+    let ran = wait_for_status(&app, &admin, later_id, "done").await;
+    assert_eq!(ran["attempts"], 1);
+
+    // A job that succeeded can be neither retried nor cancelled.
+    for refused in ["queued", "cancelled", "failed"] {
+        assert_status(put_status(&app, &admin, later_id, refused).await, 409).await;
+    }
+    assert_eq!(get_job(&app, &admin, later_id).await, ran);
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Consumers
+// ---------------------------------------------------------------------------------------
+
+async fn a_stopped_consumer_leaves_its_queue_alone(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let alice = app.create_and_login("alice").await;
+
+    // Regular users may neither stop nor start a consumer.
+    for action in ["stop", "start"] {
+        assert_status(
+            app.post(
+                &format!("/jobs/{action}-consumer"),
+                Some(alice.access()),
+                &json!({ "queue_name": "default" }),
+            )
+            .await,
+            403,
+        )
+        .await;
+    }
+    // The refused stop changed nothing: a job runs.
+    let first = create(&app, alice.access(), script("first", "noop", json!({}))).await;
+    wait_for_status(&app, alice.access(), id_of(&first), "done").await;
+
+    consumer(&app, &admin, "stop", "default").await;
+    consumer(&app, &admin, "stop", "default").await; // stopping twice is harmless
+    let held = create(&app, alice.access(), script("held", "noop", json!({}))).await;
+    assert_eq!(held["status"], "queued");
+    // The other queue still runs.
+    let elsewhere = create(
+        &app,
+        &admin,
+        json!({ "name": "elsewhere", "type": "script", "command": "noop", "queue_name": "reserved" }),
+    )
+    .await;
+    wait_for_status(&app, &admin, id_of(&elsewhere), "done").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still = get_job(&app, &admin, id_of(&held)).await;
+    assert_eq!(
+        still["status"], "queued",
+        "a stopped consumer claims nothing: {still}"
+    );
+    assert_eq!(still["attempts"], 0);
+    assert!(still["started_at"].is_null(), "{still}");
+
+    consumer(&app, &admin, "start", "default").await;
+    let done = wait_for_status(&app, &admin, id_of(&held), "done").await;
+    assert_eq!(done["attempts"], 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Conflicts
+// ---------------------------------------------------------------------------------------
+
+async fn unique_keys_and_state_conflicts(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+
+    // One live job per unique key.
+    let mut keyed = delayed("nightly");
+    keyed["unique_key"] = json!("nightly-report");
+    let first = create(&app, &admin, keyed.clone()).await;
+    assert_eq!(first["unique_key"], "nightly-report");
+    assert_status(app.post("/jobs/", Some(&admin), &keyed).await, 409).await;
+    let mut other_key = delayed("other");
+    other_key["unique_key"] = json!("weekly-report");
+    create(&app, &admin, other_key).await;
+    assert_eq!(
+        list(&app, &admin, "").await.count,
+        2,
+        "the duplicate was not stored"
+    );
+    // Once the first is no longer live, the key is free again.
+    assert_status(put_status(&app, &admin, id_of(&first), "cancelled").await, 200).await;
+    let second = create(&app, &admin, keyed).await;
+    assert_ne!(second["id"], first["id"]);
+
+    // A running job can be neither deleted, changed nor cancelled: kill it first.
+    let nap = create(&app, &admin, script("nap", "sleep", json!({ "seconds": 30 }))).await;
+    let nap_id = id_of(&nap);
+    let running = wait_for_status(&app, &admin, nap_id, "running").await;
+    assert_status(app.delete(&job_path(nap_id), Some(&admin)).await, 409).await;
+    assert_status(
+        app.put(&job_path(nap_id), Some(&admin), &json!({ "name": "renamed" }))
+            .await,
+        409,
+    )
+    .await;
+    assert_status(put_status(&app, &admin, nap_id, "cancelled").await, 409).await;
+    let unchanged = get_job(&app, &admin, nap_id).await;
+    assert_eq!(
+        (&unchanged["status"], &unchanged["name"], &unchanged["started_at"]),
+        (&running["status"], &running["name"], &running["started_at"])
+    );
+    assert_status(kill(&app, &admin, nap_id).await, 200).await;
+    wait_for_status(&app, &admin, nap_id, "cancelled").await;
+    assert_status(app.delete(&job_path(nap_id), Some(&admin)).await, 200).await;
+    assert_status(app.get(&job_path(nap_id), Some(&admin)).await, 404).await;
+
+    // A finished job cannot be changed.
+    let quick = create(&app, &admin, script("quick", "noop", json!({}))).await;
+    let done = wait_for_status(&app, &admin, id_of(&quick), "done").await;
+    assert_status(
+        app.put(
+            &job_path(id_of(&quick)),
+            Some(&admin),
+            &json!({ "priority": "high" }),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_eq!(get_job(&app, &admin, id_of(&quick)).await, done);
+
+    // A queued job can (its consumer stopped so that it stays queued).
+    consumer(&app, &admin, "stop", "default").await;
+    let low = create(
+        &app,
+        &admin,
+        json!({ "name": "low", "type": "script", "command": "echo", "priority": "low" }),
+    )
+    .await;
+    assert_eq!(
+        (low["status"].as_str(), low["priority"].as_str()),
+        (Some("queued"), Some("low"))
+    );
+    let changes =
+        json!({ "priority": "highest", "name": "urgent now", "meta": { "k": "v" }, "max_attempts": 5 });
+    let updated = assert_status(app.put(&job_path(id_of(&low)), Some(&admin), &changes).await, 200).await;
+    assert_job_public(&updated);
+    assert_eq!(updated["priority"], "highest", "{updated}");
+    assert_eq!(updated["name"], "urgent now");
+    assert_eq!(updated["meta"], json!({ "k": "v" }));
+    assert_eq!(updated["max_attempts"], 5);
+    assert_eq!(updated["status"], "queued");
+    assert_eq!(get_job(&app, &admin, id_of(&low)).await, updated);
+    // A waiting job moved to now is ready at once.
+    let waiting = create(&app, &admin, delayed("moved")).await;
+    let moved = assert_status(
+        app.put(
+            &job_path(id_of(&waiting)),
+            Some(&admin),
+            &json!({ "run_at": rfc3339(Utc::now() - chrono::Duration::seconds(1)) }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(moved["status"], "queued", "{moved}");
+    // Both run once the consumer is back, with the changed input.
+    consumer(&app, &admin, "start", "default").await;
+    let ran = wait_for_status(&app, &admin, id_of(&low), "done").await;
+    assert_eq!(result_json(&ran), Some(json!({ "k": "v" })), "{ran}");
+    wait_for_status(&app, &admin, id_of(&waiting), "done").await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Filters and pages
+// ---------------------------------------------------------------------------------------
+
+async fn the_list_filters_and_pages_newest_first(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+
+    // One finished job, then the consumers stop so that the rest stay as created.
+    let finished = id_of(&create(&app, &admin, script("finished", "noop", json!({}))).await);
+    wait_for_status(&app, &admin, finished, "done").await;
+    consumer(&app, &admin, "stop", "default").await;
+    consumer(&app, &admin, "stop", "reserved").await;
+    let mut ids = Vec::new();
+    for (name, queue, priority) in [
+        ("j1", "default", "normal"),
+        ("j2", "default", "high"),
+        ("j3", "reserved", "low"),
+        ("j4", "default", "high"),
+        ("j5", "reserved", "high"),
+    ] {
+        let job = create(
+            &app,
+            &admin,
+            json!({ "name": name, "type": "script", "command": "noop", "queue_name": queue, "priority": priority }),
+        )
+        .await;
+        assert_eq!(
+            (
+                job["status"].as_str(),
+                job["queue_name"].as_str(),
+                job["priority"].as_str()
+            ),
+            (Some("queued"), Some(queue), Some(priority)),
+            "{job}"
+        );
+        ids.push(id_of(&job));
+    }
+    let (j1, j2, j3, j4, j5) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    let later = id_of(&create(&app, &admin, delayed("later")).await);
+
+    let all = list(&app, &admin, "").await;
+    assert_eq!(all.count, 7);
+    assert_eq!(all.ids, vec![later, j5, j4, j3, j2, j1, finished], "newest first");
+
+    let cases: Vec<(&str, Vec<i64>)> = vec![
+        ("?status=queued", vec![j5, j4, j3, j2, j1]),
+        ("?status=done", vec![finished]),
+        ("?status=pending", vec![later]),
+        ("?status=running", vec![]),
+        ("?queue_name=reserved", vec![j5, j3]),
+        ("?queue_name=default", vec![later, j4, j2, j1, finished]),
+        ("?priority=high", vec![j5, j4, j2]),
+        ("?priority=normal", vec![later, j1, finished]),
+        ("?priority=lowest", vec![]),
+        ("?queue_name=default&priority=high&status=queued", vec![j4, j2]),
+        ("?status=queued&queue_name=reserved&priority=low", vec![j3]),
+    ];
+    for (query, expected) in cases {
+        let got = list(&app, &admin, query).await;
+        assert_eq!(got.count, expected.len() as i64, "{query}: count");
+        assert_eq!(got.ids, expected, "{query}");
+    }
+
+    // Pages: count is the total that match, not the page size.
+    let pages: Vec<(&str, i64, Vec<i64>)> = vec![
+        ("?limit=2", 7, all.ids[..2].to_vec()),
+        ("?limit=2&offset=2", 7, all.ids[2..4].to_vec()),
+        ("?offset=6", 7, all.ids[6..].to_vec()),
+        ("?offset=100", 7, vec![]),
+        ("?limit=1000", 7, all.ids.clone()),
+        ("?status=queued&limit=1&offset=1", 5, vec![j4]),
+        ("?priority=high&offset=2&limit=5", 3, vec![j2]),
+    ];
+    for (query, count, expected) in pages {
+        let got = list(&app, &admin, query).await;
+        assert_eq!((got.count, got.ids), (count, expected), "{query}");
+    }
+
+    // Nothing ran meanwhile, and starting the consumers runs them all.
+    assert_eq!(list(&app, &admin, "?status=queued").await.count, 5);
+    consumer(&app, &admin, "start", "default").await;
+    consumer(&app, &admin, "start", "reserved").await;
+    for id in [j1, j2, j3, j4, j5] {
+        wait_for_status(&app, &admin, id, "done").await;
+    }
+    let done = list(&app, &admin, "?status=done").await;
+    assert_eq!(done.ids, vec![j5, j4, j3, j2, j1, finished]);
+}
