@@ -2,6 +2,7 @@
 //! the parsed input of a new job. Storage (all queue SQL) is in [`store`]; the runner that
 //! claims and executes jobs is built on it. Nothing here runs a job.
 
+pub mod api_post;
 pub mod command;
 pub mod runner;
 pub mod scripts;

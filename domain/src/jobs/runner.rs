@@ -111,6 +111,8 @@ struct Inner {
     promoter: Notify,
     lines: broadcast::Sender<LogLine>,
     tasks: tokio_util::task::TaskTracker,
+    /// One HTTP client (connection pool) for every api_post job.
+    http: reqwest::Client,
 }
 
 /// Handle to the runner. Cheap to clone.
@@ -147,6 +149,10 @@ impl Runner {
             promoter: Notify::new(),
             lines,
             tasks: tokio_util::task::TaskTracker::new(),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("vcore/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
         });
         for q in inner.cfg.queues.iter().map(|q| q.name.clone()) {
             inner.tasks.spawn(dispatch(inner.clone(), q));
@@ -472,10 +478,16 @@ async fn run_attempt(
                 },
             }
         }
-        JobKind::ApiPost => Attempt::Failed {
-            error: "api_post jobs are not supported yet".into(),
-            exit_code: None,
-        },
+        JobKind::ApiPost => {
+            let post = super::api_post::post(&inner.http, &job.command, &job.meta, timeout);
+            tokio::select! {
+                posted = post => match posted {
+                    super::api_post::Posted::Ok(result) => Attempt::Done { result: Some(result.to_string()), exit_code: None },
+                    super::api_post::Posted::Failed(error) => Attempt::Failed { error, exit_code: None },
+                },
+                _ = cancel.cancelled() => Attempt::Stopped,
+            }
+        }
     }
 }
 

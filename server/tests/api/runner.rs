@@ -31,6 +31,7 @@ both_backends!(
     a_killed_job_ends_cancelled,
     graceful_shutdown_hands_unfinished_jobs_back,
     command_jobs_record_exit_code_and_output,
+    api_post_jobs_record_the_answer_and_fail_on_errors,
 );
 
 /// Records the order jobs ran in, and how many ran at once.
@@ -346,5 +347,84 @@ async fn command_jobs_record_exit_code_and_output(b: Backend) {
     assert!(seen.contains(&"hello vcore".to_string()), "live lines: {seen:?}");
     let ok = ended(db, ok.id).await;
     assert_eq!((ok.status, ok.exit_code), (JobStatus::Done, Some(0)));
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A real HTTP server on 127.0.0.1: `/ok` echoes the JSON body and the `x-token` header,
+/// `/fail` answers 500, `/slow` answers after 5 s.
+async fn hook_server() -> String {
+    use axum::routing::post;
+    use axum::Json;
+    let app = axum::Router::new()
+        .route(
+            "/ok",
+            post(
+                |headers: axum::http::HeaderMap, Json(body): Json<serde_json::Value>| async move {
+                    let token = headers
+                        .get("x-token")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    Json(serde_json::json!({ "got": body, "token": token }))
+                },
+            ),
+        )
+        .route(
+            "/fail",
+            post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "nope") }),
+        )
+        .route(
+            "/slow",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn api_post_jobs_record_the_answer_and_fail_on_errors(b: Backend) {
+    let app = spawn_app(b, no_runner()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let runner = start(db, config(dir.path(), 3), &Probe::default());
+    let base = hook_server().await;
+    let meta = serde_json::json!({ "body": { "a": 1 }, "headers": { "x-token": "t0k" } });
+    let ok = enqueue(db, &runner, input("api_post", &format!("{base}/ok"), meta)).await;
+    let mut fail = input("api_post", &format!("{base}/fail"), serde_json::json!({}));
+    fail.max_attempts = Some(1);
+    let fail = enqueue(db, &runner, fail).await;
+    let mut slow = input("api_post", &format!("{base}/slow"), serde_json::json!({}));
+    slow.max_attempts = Some(1);
+    slow.timeout_secs = Some(1);
+    let slow = enqueue(db, &runner, slow).await;
+
+    let ok = ended(db, ok.id).await;
+    assert_eq!(ok.status, JobStatus::Done, "{:?}", ok.error);
+    let result: serde_json::Value = serde_json::from_str(ok.result.as_deref().unwrap()).unwrap();
+    assert_eq!(result["status"], 200);
+    let echoed: serde_json::Value = serde_json::from_str(result["body"].as_str().unwrap()).unwrap();
+    assert_eq!(echoed, serde_json::json!({ "got": { "a": 1 }, "token": "t0k" }));
+
+    let fail = ended(db, fail.id).await;
+    assert_eq!(fail.status, JobStatus::Failed);
+    assert!(
+        fail.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("HTTP 500: nope"),
+        "{:?}",
+        fail.error
+    );
+    let slow = ended(db, slow.id).await;
+    assert_eq!(slow.status, JobStatus::Failed);
+    assert!(
+        slow.error.as_deref().unwrap_or_default().contains("timed out"),
+        "{:?}",
+        slow.error
+    );
     runner.shutdown(Duration::from_secs(1)).await;
 }
