@@ -7,7 +7,6 @@
 //! Rows that end sessions or delete accounts get a world of their own.
 
 use reqwest::Method;
-use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -247,45 +246,18 @@ async fn every_endpoint_from_every_side(b: Backend) {
                     ])),
             };
             let resp = req.send().await.expect("request failed to send");
-            let status = resp.status().as_u16();
-            let challenge = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let text = resp.text().await.unwrap_or_default();
-            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             checked += 1;
-
             let label = format!("{} {} as {actor:?}", row.method, row.path);
-            let ok = if expected == 200 {
-                (200..300).contains(&status)
-            } else {
-                status == expected
-            };
-            if !ok {
-                failures.push(format!("{label}: expected {expected}, got {status}: {text}"));
+            let Some((status, body)) = check_cell(resp, &label, expected, &mut failures).await else {
                 continue;
-            }
-            if status >= 400 && body.get("detail").is_none() {
-                failures.push(format!("{label}: {status} without a JSON detail: {text}"));
-            }
-            if status == 401
-                && !challenge
-                    .as_deref()
-                    .is_some_and(|c| c.to_ascii_lowercase().starts_with("bearer"))
-            {
-                failures.push(format!(
-                    "{label}: 401 without `WWW-Authenticate: Bearer` (got {challenge:?})"
-                ));
-            }
+            };
             // Successful reads of the owner's account return that account, not the caller's.
             if status == 200
                 && row.method == Method::GET
                 && row.path == "/api/v1/users/{id}"
                 && body["id"] != world.owner.id
             {
-                failures.push(format!("{label}: answered with another account: {text}"));
+                failures.push(format!("{label}: answered with another account: {body}"));
             }
         }
     }

@@ -502,3 +502,45 @@ pub async fn assert_unauthorized(resp: Response) -> Value {
     );
     body
 }
+
+/// One cell of an authorisation table: reads the answer and records in `failures` every way
+/// it differs from `expected` (200 stands for any 2xx): the status, a missing JSON `detail`
+/// on an error, a 401 without a `WWW-Authenticate: Bearer` challenge. Returns the status and
+/// body when the status was the expected one.
+pub async fn check_cell(
+    resp: Response,
+    label: &str,
+    expected: u16,
+    failures: &mut Vec<String>,
+) -> Option<(u16, Value)> {
+    let status = resp.status().as_u16();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = resp.text().await.unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let ok = if expected == 200 {
+        (200..300).contains(&status)
+    } else {
+        status == expected
+    };
+    if !ok {
+        failures.push(format!("{label}: expected {expected}, got {status}: {text}"));
+        return None;
+    }
+    if status >= 400 && body.get("detail").is_none() {
+        failures.push(format!("{label}: {status} without a JSON detail: {text}"));
+    }
+    if status == 401
+        && !challenge
+            .as_deref()
+            .is_some_and(|c| c.to_ascii_lowercase().starts_with("bearer"))
+    {
+        failures.push(format!(
+            "{label}: 401 without `WWW-Authenticate: Bearer` (got {challenge:?})"
+        ));
+    }
+    Some((status, body))
+}

@@ -690,42 +690,15 @@ async fn every_jobs_endpoint_from_every_side(b: Backend) {
                 );
             }
             let resp = req.send().await.expect("request failed to send");
-            let status = resp.status().as_u16();
-            let challenge = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let text = resp.text().await.unwrap_or_default();
-            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             checked += 1;
-
             let label = format!("{} {} as {actor:?}", row.method, row.path);
-            let ok = if expected == 200 {
-                (200..300).contains(&status)
-            } else {
-                status == expected
-            };
-            if !ok {
-                failures.push(format!("{label}: expected {expected}, got {status}: {text}"));
+            let Some((status, body)) = check_cell(resp, &label, expected, &mut failures).await else {
                 continue;
-            }
-            if status >= 400 && body.get("detail").is_none() {
-                failures.push(format!("{label}: {status} without a JSON detail: {text}"));
-            }
-            if status == 401
-                && !challenge
-                    .as_deref()
-                    .is_some_and(|c| c.to_ascii_lowercase().starts_with("bearer"))
-            {
-                failures.push(format!(
-                    "{label}: 401 without `WWW-Authenticate: Bearer` (got {challenge:?})"
-                ));
-            }
+            };
             let success = (200..300).contains(&status);
             // Reads of the owner's job answer with that job.
             if success && row.method == Method::GET && row.path == "/jobs/{job}" && body["id"] != job_id {
-                failures.push(format!("{label}: answered with another job: {text}"));
+                failures.push(format!("{label}: answered with another job: {body}"));
             }
             // A regular user's list holds only their own jobs; the superuser's holds the owner's.
             let is_list =
@@ -741,7 +714,7 @@ async fn every_jobs_endpoint_from_every_side(b: Backend) {
                     None => {
                         if !data.iter().any(|j| j["id"] == job_id) {
                             failures.push(format!(
-                                "{label}: the superuser does not see the owner's job: {text}"
+                                "{label}: the superuser does not see the owner's job: {body}"
                             ));
                         }
                     }
@@ -758,7 +731,7 @@ async fn every_jobs_endpoint_from_every_side(b: Backend) {
                     }
                 };
                 if !owner_ok {
-                    failures.push(format!("{label}: not owned by the caller: {text}"));
+                    failures.push(format!("{label}: not owned by the caller: {body}"));
                 }
             }
             // What happened to the fresh job: refused calls left it alone, allowed ones acted.
