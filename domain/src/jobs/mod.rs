@@ -237,19 +237,65 @@ pub struct JobInput {
     pub unique_key: Option<String>,
 }
 
+/// A job's name: trimmed, 1 to [`MAX_NAME`] printable characters. The field parsers below
+/// serve both a new job and a change to one, so the two cannot drift apart.
+pub fn parse_name(raw: &str) -> Result<String, DomainError> {
+    let name = raw.trim().to_string();
+    if name.is_empty() {
+        return Err(DomainError::invalid("name", "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "name",
+            format!("must be at most {MAX_NAME} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
+/// `meta` must be a JSON object.
+pub fn parse_meta(meta: serde_json::Value) -> Result<serde_json::Value, DomainError> {
+    if !meta.is_object() {
+        return Err(DomainError::invalid("meta", "must be a JSON object"));
+    }
+    Ok(meta)
+}
+
+/// One of the queues this installation runs.
+pub fn parse_queue(queue: String, queues: &[String]) -> Result<String, DomainError> {
+    if !queues.contains(&queue) {
+        return Err(DomainError::invalid(
+            "queue_name",
+            format!("unknown queue {queue:?}; queues: {}", queues.join(", ")),
+        ));
+    }
+    Ok(queue)
+}
+
+pub fn parse_max_attempts(n: i32) -> Result<i32, DomainError> {
+    if !(1..=MAX_ATTEMPTS).contains(&n) {
+        return Err(DomainError::invalid(
+            "max_attempts",
+            format!("must be from 1 to {MAX_ATTEMPTS}"),
+        ));
+    }
+    Ok(n)
+}
+
+pub fn parse_timeout(t: i32) -> Result<i32, DomainError> {
+    if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
+        return Err(DomainError::invalid(
+            "timeout_secs",
+            format!("must be from 1 to {MAX_TIMEOUT_SECS}"),
+        ));
+    }
+    Ok(t)
+}
+
 impl NewJob {
     /// Checks every field; `queues` are the queues this installation runs.
     pub fn parse(input: JobInput, queues: &[String], owner_id: Option<i64>) -> Result<NewJob, DomainError> {
-        let name = input.name.trim().to_string();
-        if name.is_empty() {
-            return Err(DomainError::invalid("name", "must not be empty"));
-        }
-        if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-            return Err(DomainError::invalid(
-                "name",
-                format!("must be at most {MAX_NAME} printable characters"),
-            ));
-        }
+        let name = parse_name(&input.name)?;
         let kind = JobKind::parse("type", &input.kind)?;
         let command = input.command.trim().to_string();
         if command.is_empty() {
@@ -267,36 +313,14 @@ impl NewJob {
                 "an api_post job's command is the URL: http:// or https://",
             ));
         }
-        let meta = input.meta.unwrap_or_else(|| serde_json::json!({}));
-        if !meta.is_object() {
-            return Err(DomainError::invalid("meta", "must be a JSON object"));
-        }
-        let queue = input.queue_name.unwrap_or_else(|| "default".into());
-        if !queues.contains(&queue) {
-            return Err(DomainError::invalid(
-                "queue_name",
-                format!("unknown queue {queue:?}; queues: {}", queues.join(", ")),
-            ));
-        }
+        let meta = parse_meta(input.meta.unwrap_or_else(|| serde_json::json!({})))?;
+        let queue = parse_queue(input.queue_name.unwrap_or_else(|| "default".into()), queues)?;
         let priority = match input.priority.as_deref() {
             None => Priority::Normal,
             Some(p) => Priority::parse("priority", p)?,
         };
-        let max_attempts = input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
-        if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
-            return Err(DomainError::invalid(
-                "max_attempts",
-                format!("must be from 1 to {MAX_ATTEMPTS}"),
-            ));
-        }
-        if let Some(t) = input.timeout_secs {
-            if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
-                return Err(DomainError::invalid(
-                    "timeout_secs",
-                    format!("must be from 1 to {MAX_TIMEOUT_SECS}"),
-                ));
-            }
-        }
+        let max_attempts = parse_max_attempts(input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))?;
+        let timeout_secs = input.timeout_secs.map(parse_timeout).transpose()?;
         let unique_key = match input.unique_key.map(|k| k.trim().to_string()) {
             Some(k) if k.is_empty() || k.len() > 256 => {
                 return Err(DomainError::invalid("unique_key", "must be 1 to 256 characters"))
@@ -311,7 +335,7 @@ impl NewJob {
             queue,
             priority,
             max_attempts,
-            timeout_secs: input.timeout_secs,
+            timeout_secs,
             run_at: input.run_at,
             unique_key,
             owner_id,

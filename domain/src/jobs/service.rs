@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use super::runner::{QueueConfig, Runner, RunnerConfig};
 use super::scripts::ScriptRegistry;
 use super::store::{self, Changes, ListFilter};
-use super::{Job, JobInput, JobKind, JobStatus, NewJob, Priority, MAX_ATTEMPTS, MAX_TIMEOUT_SECS};
+use super::{
+    parse_max_attempts, parse_meta, parse_name, parse_queue, parse_timeout, Job, JobInput, JobKind,
+    JobStatus, NewJob, Priority,
+};
 use crate::error::{DomainError, DomainResult};
 use crate::users::{Page, User};
 use crate::Services;
@@ -174,52 +177,20 @@ impl Services {
     /// Changes a job that has not started yet (409 otherwise).
     pub async fn update_job(&self, actor: &User, id: i64, e: JobEdit) -> DomainResult<Job> {
         let job = self.get_job(actor, id).await?;
-        let mut c = Changes::default();
-        if let Some(name) = e.name {
-            let name = name.trim().to_string();
-            if name.is_empty() || name.chars().count() > super::MAX_NAME {
-                return Err(DomainError::invalid(
-                    "name",
-                    format!("must be 1 to {} characters", super::MAX_NAME),
-                ));
-            }
-            c.name = Some(name);
-        }
-        c.priority = e
-            .priority
-            .as_deref()
-            .map(|p| Priority::parse("priority", p))
-            .transpose()?;
-        if let Some(q) = e.queue_name {
-            if !self.queue_names().contains(&q) {
-                return Err(DomainError::invalid("queue_name", format!("unknown queue {q:?}")));
-            }
-            c.queue = Some(q);
-        }
-        if let Some(m) = e.meta {
-            if !m.is_object() {
-                return Err(DomainError::invalid("meta", "must be a JSON object"));
-            }
-            c.meta = Some(m);
-        }
-        if let Some(n) = e.max_attempts {
-            if !(1..=MAX_ATTEMPTS).contains(&n) {
-                return Err(DomainError::invalid(
-                    "max_attempts",
-                    format!("must be from 1 to {MAX_ATTEMPTS}"),
-                ));
-            }
-            c.max_attempts = Some(n);
-        }
-        if let Some(t) = e.timeout_secs {
-            if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
-                return Err(DomainError::invalid(
-                    "timeout_secs",
-                    format!("must be from 1 to {MAX_TIMEOUT_SECS}"),
-                ));
-            }
-            c.timeout_secs = Some(t);
-        }
+        let queues = self.queue_names();
+        let mut c = Changes {
+            name: e.name.as_deref().map(parse_name).transpose()?,
+            priority: e
+                .priority
+                .as_deref()
+                .map(|p| Priority::parse("priority", p))
+                .transpose()?,
+            queue: e.queue_name.map(|q| parse_queue(q, &queues)).transpose()?,
+            meta: e.meta.map(parse_meta).transpose()?,
+            max_attempts: e.max_attempts.map(parse_max_attempts).transpose()?,
+            timeout_secs: e.timeout_secs.map(parse_timeout).transpose()?,
+            ..Changes::default()
+        };
         c.run_at = e
             .run_at
             .as_deref()
