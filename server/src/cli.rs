@@ -30,34 +30,7 @@ enum Command {
     /// Run jobs only (no HTTP), until SIGINT/SIGTERM; then finish or hand back running jobs.
     Worker,
     /// Add a job to the queue.
-    Enqueue {
-        /// A name for people.
-        #[arg(long)]
-        name: String,
-        /// command, script or api_post.
-        #[arg(long = "type", default_value = "command")]
-        kind: String,
-        /// The shell command, the script's name, or the URL.
-        #[arg(long)]
-        command: String,
-        /// highest, high, normal, low or lowest.
-        #[arg(long)]
-        priority: Option<String>,
-        #[arg(long = "queue")]
-        queue_name: Option<String>,
-        /// JSON object: a script's input, a POST's body, a command's env and cwd.
-        #[arg(long)]
-        meta: Option<String>,
-        #[arg(long)]
-        max_attempts: Option<i32>,
-        #[arg(long)]
-        timeout_secs: Option<i32>,
-        /// RFC 3339 time to run at.
-        #[arg(long)]
-        run_at: Option<String>,
-        #[arg(long)]
-        unique_key: Option<String>,
-    },
+    Enqueue(crate::jobs_cli::JobArgs),
     /// Inspect jobs.
     Jobs {
         #[command(subcommand)]
@@ -100,32 +73,7 @@ pub async fn run() -> i32 {
             password,
         } => create_superuser(config, username, email, password).await,
         Command::Worker => worker(config).await,
-        Command::Enqueue {
-            name,
-            kind,
-            command,
-            priority,
-            queue_name,
-            meta,
-            max_attempts,
-            timeout_secs,
-            run_at,
-            unique_key,
-        } => {
-            let job = crate::jobs_cli::JobArgs {
-                name,
-                kind,
-                command,
-                priority,
-                queue_name,
-                meta,
-                max_attempts,
-                timeout_secs,
-                run_at,
-                unique_key,
-            };
-            crate::jobs_cli::enqueue(config, job).await
-        }
+        Command::Enqueue(job) => crate::jobs_cli::enqueue(config, job).await,
         Command::Jobs {
             command:
                 JobsCommand::List {

@@ -7,16 +7,33 @@ use vcore_domain::users::Page;
 use vcore_domain::{Config, Services};
 
 /// The arguments of `vcore enqueue`.
+#[derive(clap::Args)]
 pub struct JobArgs {
+    /// A name for people.
+    #[arg(long)]
     pub name: String,
+    /// command, script or api_post.
+    #[arg(long = "type", default_value = "command")]
     pub kind: String,
+    /// The shell command, the script's name, or the URL.
+    #[arg(long)]
     pub command: String,
+    /// highest, high, normal, low or lowest.
+    #[arg(long)]
     pub priority: Option<String>,
+    #[arg(long = "queue")]
     pub queue_name: Option<String>,
+    /// JSON object: a script's input, a POST's body, a command's env and cwd.
+    #[arg(long)]
     pub meta: Option<String>,
+    #[arg(long)]
     pub max_attempts: Option<i32>,
+    #[arg(long)]
     pub timeout_secs: Option<i32>,
+    /// RFC 3339 time to run at.
+    #[arg(long)]
     pub run_at: Option<String>,
+    #[arg(long)]
     pub unique_key: Option<String>,
 }
 
