@@ -33,15 +33,12 @@ macro_rules! both_backends {
     ($($name:ident),+ $(,)?) => {
         $(
             paste::paste! {
-                // Multi-threaded, as the server really runs: on a single-threaded runtime the
-                // app and the test client share one thread, and a page render stalled there
-                // twice in ~15 full runs (never reproduced on a real server under load).
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[tokio::test]
                 async fn [<$name _sqlite>]() {
                     $name($crate::helpers::Backend::Sqlite).await;
                 }
 
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[tokio::test]
                 async fn [<$name _postgres>]() {
                     if !$crate::pg::available_or_skip(concat!(module_path!(), "::", stringify!($name), "_postgres")) {
                         return;
