@@ -38,6 +38,8 @@ enum Command {
     },
     /// Print the OpenAPI document of the REST API.
     Openapi,
+    /// Measure the job engine on this machine (use a release build) and print a table.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +84,7 @@ pub async fn run() -> i32 {
                     limit,
                 },
         } => crate::jobs_cli::list(config, status, queue_name, limit).await,
+        Command::Bench(args) => crate::bench::run(args).await,
         Command::Openapi => {
             let doc = crate::http::openapi_document(&config.api_v1_prefix);
             println!("{}", doc.to_pretty_json().unwrap_or_default());

@@ -1,7 +1,7 @@
 //! The vcore server: HTTP in front of `vcore_domain`, and the Leptos app served from it.
 //!
 //! - [`cli`]: the `vcore` command line (serve, worker, migrate, create-superuser, enqueue,
-//!   jobs list, openapi); [`jobs_cli`] holds the job commands.
+//!   jobs list, openapi, bench); [`jobs_cli`] holds the job commands, [`bench`] the benchmark.
 //! - [`startup`]: [`startup::Application`]: build (migrate, bind) then serve; shutdown.
 //! - [`http`]: state, REST API (one module per resource), OpenAPI + docs, probes, middleware.
 //! - [`web`]: server-side rendering, server functions and static files.
@@ -10,6 +10,7 @@
 // Leptos view types nest deeply; the release build needs more than the default 128.
 #![recursion_limit = "512"]
 
+pub mod bench;
 pub mod cli;
 pub mod http;
 pub mod jobs_cli;

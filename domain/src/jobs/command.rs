@@ -125,8 +125,9 @@ const LINE_QUEUE: usize = 256;
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
-/// Runs `sh -c <command>` in its own process group (so that killing the group takes down
-/// grandchildren too), with `spec.env` added to the inherited environment and `spec.cwd`
+/// Runs the command (`sh -c <command>`, or the program directly when the shell would add
+/// nothing: see [`plain_argv`]) in its own process group (so that killing the group takes
+/// down grandchildren too), with `spec.env` added to the inherited environment and `spec.cwd`
 /// as working directory, stdin from /dev/null, stdout and stderr read line by line
 /// concurrently, each line written to the log file and broadcast. On `cancel` or timeout:
 /// SIGTERM to the whole group, then SIGKILL to the group after `KILL_GRACE` if anything is
@@ -136,9 +137,10 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 ///
 /// A stop we asked for is reported as `Cancelled`/`TimedOut` however the process then
 /// ended, even if it caught SIGTERM and exited 0: it did not finish its work. If `cancel`
-/// has already fired, nothing is started. Err only when the log file cannot be opened or
-/// the shell cannot be started; a log write failing later is logged and the file dropped,
-/// because the job's outcome matters more than its log.
+/// has already fired, nothing is started. The log file is created at the first line (none
+/// for a silent command). Err only when the shell cannot be started; a log file that cannot
+/// be opened or written is logged and dropped, because the job's outcome matters more than
+/// its log.
 pub async fn run(
     spec: &CommandSpec,
     out: Output,
@@ -148,7 +150,7 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Ok(Ended::Cancelled);
     }
-    let mut sink = Sink::open(out).await?;
+    let mut sink = Sink::new(out);
     let mut child = spawn(spec)?;
     // process_group(0) makes the child the leader of a new group, so its pid names the group.
     let pgid = child
@@ -213,10 +215,31 @@ pub async fn run(
 }
 
 fn spawn(spec: &CommandSpec) -> io::Result<Child> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(&spec.command)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+    if let Some(argv) = plain_argv(&spec.command) {
+        match command(spec, argv[0]).args(&argv[1..]).spawn() {
+            Ok(child) => return Ok(child),
+            // Not found (or not executable): let the shell say so, the way users expect
+            // ("not found", exit 127).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut cmd = command(spec, "sh");
+    cmd.arg("-c").arg(&spec.command);
+    // Spawn's own error ("No such file or directory") would not say whether sh or cwd is missing.
+    cmd.spawn().map_err(|e| match &spec.cwd {
+        Some(dir) => io::Error::new(e.kind(), format!("cannot start sh in {}: {e}", dir.display())),
+        None => io::Error::new(e.kind(), format!("cannot start sh: {e}")),
+    })
+}
+
+fn command(spec: &CommandSpec, program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -227,11 +250,30 @@ fn spawn(spec: &CommandSpec) -> io::Result<Child> {
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
-    // Spawn's own error ("No such file or directory") would not say whether sh or cwd is missing.
-    cmd.spawn().map_err(|e| match &spec.cwd {
-        Some(dir) => io::Error::new(e.kind(), format!("cannot start sh in {}: {e}", dir.display())),
-        None => io::Error::new(e.kind(), format!("cannot start sh: {e}")),
-    })
+    cmd
+}
+
+/// Words of a command the shell would run as one plain program with literal arguments,
+/// which is then executed directly, without `sh` in between (one process instead of two;
+/// it roughly doubles the rate of short commands). Anything the shell would interpret (a
+/// quote, `$`, a glob, a redirection, `;`, `=`, `~`, `#`, a backslash, …) or a shell
+/// builtin or keyword as first word: `None`, and the command goes through `sh -c`.
+pub(crate) fn plain_argv(command: &str) -> Option<Vec<&str>> {
+    const SHELL_WORDS: &[&str] = &[
+        ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done", "elif", "else",
+        "esac", "eval", "exec", "exit", "export", "fg", "fi", "for", "function", "getopts", "hash", "if",
+        "in", "jobs", "local", "read", "readonly", "return", "select", "set", "shift", "source", "then",
+        "time", "times", "trap", "type", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+    ];
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./,:@%+- \t".contains(c);
+    if !command.chars().all(plain) {
+        return None;
+    }
+    let words: Vec<&str> = command.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+    match words.first() {
+        Some(first) if !SHELL_WORDS.contains(first) => Some(words),
+        _ => None,
+    }
 }
 
 /// Waits for the shell, stopping the group on `cancel` or timeout. Returns with the shell

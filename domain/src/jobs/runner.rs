@@ -11,6 +11,11 @@
 //! - A worker holds a lease renewed by the heartbeat loop; the rescuer returns jobs whose
 //!   lease expired (a crashed or hung process) to the queue, and fencing keeps their old
 //!   worker from recording anything.
+//! - A worker hands its result to the completer and frees its slot at once; the completer
+//!   records whatever results have gathered in one write (`store::finish_batch`), so a busy
+//!   queue costs one commit per batch, not per job, and an idle one still records a result
+//!   as soon as it arrives. A result not yet written when the process dies is lost with
+//!   it; the lease then expires and the job runs again (at-least-once).
 //! - Shutdown stops claiming, lets running jobs finish within the grace period, then stops
 //!   the rest and hands them back to the queue without counting the interrupted attempt.
 
@@ -21,12 +26,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{broadcast, Notify, Semaphore};
+use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{self, CommandSpec, Ended, LogLine, Output};
 use super::scripts::{ScriptCtx, ScriptRegistry};
-use super::store::{self, Claim, Finished, Outcome, STARVATION_EVERY};
+use super::store::{self, Claim, Completion, Finished, Outcome, STARVATION_EVERY};
 use super::{Job, JobKind};
 use crate::db::Db;
 
@@ -83,6 +88,7 @@ impl RunnerConfig {
 }
 
 struct QueueState {
+    concurrency: usize,
     notify: Notify,
     paused: AtomicBool,
     slots: Arc<Semaphore>,
@@ -113,6 +119,13 @@ struct Inner {
     tasks: tokio_util::task::TaskTracker,
     /// One HTTP client (connection pool) for every api_post job.
     http: reqwest::Client,
+    /// To the completer.
+    results: mpsc::UnboundedSender<Completion>,
+    /// Stops the completer once it has written everything sent before.
+    completer_stop: CancellationToken,
+    completer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Attempts whose end the completer has handled (recorded, or found fenced).
+    finished: AtomicU64,
 }
 
 /// Handle to the runner. Cheap to clone.
@@ -129,6 +142,7 @@ impl Runner {
             .iter()
             .map(|q| {
                 let state = QueueState {
+                    concurrency: q.concurrency.max(1),
                     notify: Notify::new(),
                     paused: AtomicBool::new(false),
                     slots: Arc::new(Semaphore::new(q.concurrency.max(1))),
@@ -138,6 +152,7 @@ impl Runner {
             })
             .collect();
         let (lines, _) = broadcast::channel(4096);
+        let (results, results_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             db,
             cfg,
@@ -153,7 +168,13 @@ impl Runner {
                 .user_agent(concat!("vcore/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .unwrap_or_default(),
+            results,
+            completer_stop: CancellationToken::new(),
+            completer: Mutex::new(None),
+            finished: AtomicU64::new(0),
         });
+        let handle = tokio::spawn(completer(inner.clone(), results_rx));
+        *inner.completer.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         for q in inner.cfg.queues.iter().map(|q| q.name.clone()) {
             inner.tasks.spawn(dispatch(inner.clone(), q));
         }
@@ -243,6 +264,11 @@ impl Runner {
         ids
     }
 
+    /// How many attempts have ended and been recorded (or found fenced) since start.
+    pub fn finished_count(&self) -> u64 {
+        self.inner.finished.load(Ordering::Acquire)
+    }
+
     /// Output lines of command jobs as they are written.
     pub fn subscribe_lines(&self) -> broadcast::Receiver<LogLine> {
         self.inner.lines.subscribe()
@@ -264,6 +290,12 @@ impl Runner {
         }
         inner.tasks.close();
         inner.tasks.wait().await;
+        // Every worker has sent its result; write them before handing the rest back.
+        inner.completer_stop.cancel();
+        let completer = inner.completer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = completer {
+            let _ = handle.await;
+        }
         match store::release(&inner.db, &inner.cfg.worker_id).await {
             Ok(n) => n,
             Err(e) => {
@@ -274,8 +306,14 @@ impl Runner {
     }
 }
 
+/// Under load, how long a dispatcher may wait for more free slots before it claims.
+const CLAIM_LINGER: Duration = Duration::from_millis(1);
+
 async fn dispatch(inner: Arc<Inner>, queue: String) {
     let q = &inner.queues[&queue];
+    let most = inner.cfg.claim_batch.clamp(1, q.concurrency);
+    // The last claim filled every free slot, so more work is probably waiting.
+    let mut busy = false;
     loop {
         if inner.stop.is_cancelled() {
             return;
@@ -296,11 +334,19 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
             _ = inner.stop.cancelled() => return,
         };
         let mut slots = vec![first];
-        while slots.len() < inner.cfg.claim_batch {
-            match q.slots.clone().try_acquire_owned() {
-                Ok(p) => slots.push(p),
-                Err(_) => break,
+        take_free(q, &mut slots, most);
+        if busy && slots.len() < most.div_ceil(2) {
+            // A backlog and only a few free slots: wait up to CLAIM_LINGER for half of
+            // them, so that one claim (one write) starts several jobs instead of one.
+            // Queued jobs wait for a slot anyway; an idle queue never lingers.
+            let deadline = tokio::time::Instant::now() + CLAIM_LINGER;
+            while slots.len() < most.div_ceil(2) {
+                match tokio::time::timeout_at(deadline, q.slots.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => slots.push(p),
+                    _ => break,
+                }
             }
+            take_free(q, &mut slots, most);
         }
         let n = q.claims.fetch_add(1, Ordering::Relaxed) + 1;
         let lease_until = (Utc::now() + inner.cfg.lease).naive_utc();
@@ -322,6 +368,7 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
                 }
             }
         };
+        busy = jobs.len() == slots.len();
         if jobs.is_empty() {
             drop(slots);
             tokio::select! {
@@ -337,6 +384,16 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
                 execute(&inner2, job).await;
                 drop(slot);
             });
+        }
+    }
+}
+
+/// Adds every immediately free slot of `q` to `slots`, up to `most`.
+fn take_free(q: &QueueState, slots: &mut Vec<tokio::sync::OwnedSemaphorePermit>, most: usize) {
+    while slots.len() < most {
+        match q.slots.clone().try_acquire_owned() {
+            Ok(p) => slots.push(p),
+            Err(_) => break,
         }
     }
 }
@@ -381,15 +438,73 @@ async fn execute(inner: &Arc<Inner>, job: Job) {
             }
         }
     };
-    let recorded = store::finish(db, job.id, job.fence, &outcome).await;
-    match recorded {
-        Ok(Finished::Retrying) => inner.promoter.notify_one(),
-        Ok(Finished::Stale) => {
-            tracing::warn!(job = job.id, "result not recorded: the lease was lost (fenced)")
+    // Only fails once the completer has stopped, i.e. after shutdown; release() then
+    // hands the job back.
+    let _ = inner.results.send(Completion {
+        id: job.id,
+        fence: job.fence,
+        outcome,
+    });
+}
+
+/// Most results written in one go.
+const COMPLETION_BATCH: usize = 1024;
+
+/// Writes workers' results: waits for one, takes every other already waiting (up to
+/// `COMPLETION_BATCH`), writes them together, repeats. Exits when `completer_stop` fires
+/// and nothing is left.
+async fn completer(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Completion>) {
+    let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+    loop {
+        let first = tokio::select! {
+            biased;
+            c = rx.recv() => c,
+            _ = inner.completer_stop.cancelled() => None,
+        };
+        match first {
+            Some(c) => batch.push(c),
+            None if rx.is_empty() => return,
+            None => {}
         }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!(job = job.id, error = %e, "recording the result failed; the rescuer will retry the job")
+        while batch.len() < COMPLETION_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        record(&inner, &batch).await;
+        inner.finished.fetch_add(batch.len() as u64, Ordering::Release);
+        batch.clear();
+    }
+}
+
+/// Records a batch, trying a few times if the database is briefly unavailable. Results it
+/// cannot write are left to the rescuer: their leases expire and the jobs run again.
+async fn record(inner: &Inner, batch: &[Completion]) {
+    let mut wait = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match store::finish_batch(&inner.db, batch).await {
+            Ok(outcomes) => {
+                for (c, f) in batch.iter().zip(outcomes) {
+                    match f {
+                        Finished::Retrying => inner.promoter.notify_one(),
+                        Finished::Stale => {
+                            tracing::warn!(job = c.id, "result not recorded: the lease was lost (fenced)")
+                        }
+                        Finished::Done | Finished::Failed => {}
+                    }
+                }
+                return;
+            }
+            Err(e) if attempt < 5 => {
+                tracing::warn!(jobs = batch.len(), error = %e, "recording results failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => {
+                let ids: Vec<i64> = batch.iter().map(|c| c.id).collect();
+                tracing::error!(jobs = ?ids, error = %e, "recording results failed; the rescuer will run these jobs again");
+            }
         }
     }
 }

@@ -95,34 +95,57 @@ fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
-/// Stores a new job: `queued` when it may run now, `pending` when `run_at` is later.
-/// A live job with the same `unique_key` makes this a 409.
+/// A new job's row: `queued` when it may run now, `pending` when `run_at` is later.
+#[derive(Insertable)]
+#[diesel(table_name = jobs)]
+struct NewRow {
+    name: String,
+    kind: &'static str,
+    command: String,
+    meta: String,
+    queue: String,
+    priority: i16,
+    status: &'static str,
+    max_attempts: i32,
+    timeout_secs: Option<i32>,
+    run_at: NaiveDateTime,
+    unique_key: Option<String>,
+    owner_id: Option<i64>,
+    created_at: NaiveDateTime,
+}
+
+impl NewRow {
+    fn new(new: &NewJob, t: NaiveDateTime) -> Self {
+        let run_at = new.run_at.map(|r| r.naive_utc()).unwrap_or(t);
+        let status = if run_at > t {
+            JobStatus::Pending
+        } else {
+            JobStatus::Queued
+        };
+        NewRow {
+            name: new.name.clone(),
+            kind: new.kind.as_str(),
+            command: new.command.clone(),
+            meta: new.meta.to_string(),
+            queue: new.queue.clone(),
+            priority: new.priority.as_i16(),
+            status: status.as_str(),
+            max_attempts: new.max_attempts,
+            timeout_secs: new.timeout_secs,
+            run_at,
+            unique_key: new.unique_key.clone(),
+            owner_id: new.owner_id,
+            created_at: t,
+        }
+    }
+}
+
+/// Stores a new job (see [`NewRow`] for its first status). A live job with the same `unique_key` makes this a 409.
 pub async fn insert(db: &Db, new: &NewJob) -> DomainResult<Job> {
-    let t = now();
-    let run_at = new.run_at.map(|r| r.naive_utc()).unwrap_or(t);
-    let status = if run_at > t {
-        JobStatus::Pending
-    } else {
-        JobStatus::Queued
-    };
-    let values = (
-        jobs::name.eq(&new.name),
-        jobs::kind.eq(new.kind.as_str()),
-        jobs::command.eq(&new.command),
-        jobs::meta.eq(new.meta.to_string()),
-        jobs::queue.eq(&new.queue),
-        jobs::priority.eq(new.priority.as_i16()),
-        jobs::status.eq(status.as_str()),
-        jobs::max_attempts.eq(new.max_attempts),
-        jobs::timeout_secs.eq(new.timeout_secs),
-        jobs::run_at.eq(run_at),
-        jobs::unique_key.eq(new.unique_key.as_deref()),
-        jobs::owner_id.eq(new.owner_id),
-        jobs::created_at.eq(t),
-    );
+    let row = NewRow::new(new, now());
     let inserted: Result<JobRow, diesel::result::Error> = crate::with_conn!(db, |conn| {
         diesel::insert_into(jobs::table)
-            .values(values)
+            .values(&row)
             .returning(JobRow::as_returning())
             .get_result(conn)
             .await
@@ -315,6 +338,158 @@ pub async fn finish(db: &Db, id: i64, fence: i64, outcome: &Outcome) -> DomainRe
     }))
 }
 
+/// The end of one attempt, for [`finish_batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub id: i64,
+    pub fence: i64,
+    pub outcome: Outcome,
+}
+
+/// Records many attempts' ends at once, each fenced as in [`finish`]; returns what
+/// happened to each, in input order. Successes, the bulk of any busy queue, are written
+/// together: on SQLite in one transaction on one connection (one commit, one trip to the
+/// blocking pool), on PostgreSQL in one `UPDATE … FROM unnest(…)` statement. Failures go
+/// one by one through [`finish`] because each picks between retry and failed.
+pub async fn finish_batch(db: &Db, batch: &[Completion]) -> DomainResult<Vec<Finished>> {
+    let mut out = vec![Finished::Stale; batch.len()];
+    let done: Vec<DoneRow> = batch
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Done { result, exit_code } => Some(DoneRow {
+                id: c.id,
+                fence: c.fence,
+                result: result.clone(),
+                exit_code: *exit_code,
+            }),
+            Outcome::Failed { .. } => None,
+        })
+        .collect();
+    let recorded = if done.is_empty() {
+        Vec::new()
+    } else {
+        finish_done(db, done).await?
+    };
+    for (slot, c) in out.iter_mut().zip(batch) {
+        *slot = match &c.outcome {
+            Outcome::Done { .. } if recorded.contains(&c.id) => Finished::Done,
+            Outcome::Done { .. } => Finished::Stale,
+            failed => finish(db, c.id, c.fence, failed).await?,
+        };
+    }
+    Ok(out)
+}
+
+struct DoneRow {
+    id: i64,
+    fence: i64,
+    result: Option<String>,
+    exit_code: Option<i32>,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// Marks the given running jobs done (fenced); returns the ids it recorded, sorted.
+async fn finish_done(db: &Db, rows: Vec<DoneRow>) -> DomainResult<Vec<i64>> {
+    let t = now();
+    let mut ids = match db.backend() {
+        Backend::Sqlite(pool) => {
+            let mut conn = pool.get().await?;
+            conn.spawn_blocking(move |c| {
+                use diesel::connection::Connection;
+                c.transaction(|c| {
+                    let mut ids = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let held = jobs::id
+                            .eq(r.id)
+                            .and(jobs::fence.eq(r.fence))
+                            .and(jobs::status.eq(JobStatus::Running.as_str()));
+                        let n = diesel::RunQueryDsl::execute(
+                            diesel::update(jobs::table.filter(held)).set((
+                                jobs::status.eq(JobStatus::Done.as_str()),
+                                jobs::finished_at.eq(t),
+                                jobs::result.eq(r.result.as_deref()),
+                                jobs::exit_code.eq(r.exit_code),
+                                jobs::error.eq(None::<String>),
+                                jobs::lease_owner.eq(None::<String>),
+                                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+                            )),
+                            c,
+                        )?;
+                        if n == 1 {
+                            ids.push(r.id);
+                        }
+                    }
+                    Ok::<_, diesel::result::Error>(ids)
+                })
+            })
+            .await?
+        }
+        Backend::Pg(pool) => {
+            use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
+            let (mut id, mut fence, mut result, mut code) = (vec![], vec![], vec![], vec![]);
+            for r in rows {
+                id.push(r.id);
+                fence.push(r.fence);
+                result.push(r.result);
+                code.push(r.exit_code);
+            }
+            let sql = "UPDATE jobs SET status = 'done', finished_at = $1, result = u.result, \
+                 exit_code = u.exit_code, error = NULL, lease_owner = NULL, lease_expires_at = NULL \
+                 FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::int[]) AS u(id, fence, result, exit_code) \
+                 WHERE jobs.id = u.id AND jobs.fence = u.fence AND jobs.status = 'running' \
+                 RETURNING jobs.id";
+            let rows: Vec<IdRow> = diesel::sql_query(sql)
+                .bind::<Timestamp, _>(t)
+                .bind::<Array<BigInt>, _>(id)
+                .bind::<Array<BigInt>, _>(fence)
+                .bind::<Array<Nullable<Text>>, _>(result)
+                .bind::<Array<Nullable<Integer>>, _>(code)
+                .load(&mut *pool.get().await?)
+                .await?;
+            rows.into_iter().map(|r| r.id).collect()
+        }
+    };
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Stores many jobs at once (bulk enqueue: imports, the benchmark). Unlike [`insert`] it
+/// returns only how many were stored; a unique-key clash fails the whole call.
+pub async fn insert_many(db: &Db, new: &[NewJob]) -> DomainResult<usize> {
+    let t = now();
+    let mut stored = 0;
+    // SQLite allows 32,766 bound values per statement; 13 per row.
+    for chunk in new.chunks(2000) {
+        let rows: Vec<NewRow> = chunk.iter().map(|n| NewRow::new(n, t)).collect();
+        stored += match db.backend() {
+            // Diesel writes a multi-row insert on SQLite as one INSERT per row: one transaction.
+            Backend::Sqlite(pool) => {
+                pool.get()
+                    .await?
+                    .spawn_blocking(move |c| {
+                        use diesel::connection::Connection;
+                        c.transaction(|c| {
+                            diesel::RunQueryDsl::execute(diesel::insert_into(jobs::table).values(&rows), c)
+                        })
+                    })
+                    .await?
+            }
+            Backend::Pg(pool) => {
+                diesel::insert_into(jobs::table)
+                    .values(&rows)
+                    .execute(&mut *pool.get().await?)
+                    .await?
+            }
+        };
+    }
+    Ok(stored)
+}
+
 /// Extends the lease of `worker`'s running jobs; returns how many it still holds.
 pub async fn heartbeat(db: &Db, worker: &str, until: NaiveDateTime) -> DomainResult<usize> {
     Ok(crate::with_conn!(db, |conn| {
@@ -455,6 +630,18 @@ pub async fn cancel(db: &Db, id: i64, fence: Option<i64>, reason: &str) -> Domai
         }
     });
     Ok(n == 1)
+}
+
+/// How many jobs are in each status (statuses with none are left out).
+pub async fn count_by_status(db: &Db) -> DomainResult<Vec<(String, i64)>> {
+    Ok(crate::with_conn!(db, |conn| {
+        jobs::table
+            .group_by(jobs::status)
+            .select((jobs::status, diesel::dsl::count_star()))
+            .order(jobs::status)
+            .load::<(String, i64)>(conn)
+            .await?
+    }))
 }
 
 /// Filters of a job listing.

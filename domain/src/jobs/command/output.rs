@@ -77,30 +77,53 @@ async fn skip_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<()> {
     }
 }
 
-/// The log file (until truncated or broken) and the live broadcast.
+/// The log file (opened at the first line, kept until truncated or broken) and the live
+/// broadcast.
 pub(super) struct Sink {
     pub(super) job_id: i64,
     lines: broadcast::Sender<LogLine>,
     file: Option<BufWriter<File>>,
+    /// False once the file is closed for good (truncated, or a write failed).
+    open: bool,
     path: PathBuf,
     written: u64,
     max: u64,
 }
 
 impl Sink {
-    pub(super) async fn open(out: Output) -> io::Result<Sink> {
-        if let Some(parent) = out.log_path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let file = open_append(&out.log_path).await?;
-        Ok(Sink {
+    /// Nothing touches the disk yet: a command that prints nothing leaves no log file (and
+    /// costs no file creation, which dominated the cost of short commands).
+    pub(super) fn new(out: Output) -> Sink {
+        Sink {
             job_id: out.job_id,
             lines: out.lines,
-            file: Some(BufWriter::new(file)),
+            file: None,
+            open: true,
             path: out.log_path,
             written: 0,
             max: out.max_log_bytes,
-        })
+        }
+    }
+
+    /// The log file, opened (with its directory) on first use.
+    async fn file(&mut self) -> Option<&mut BufWriter<File>> {
+        if self.file.is_none() && self.open {
+            let opened = async {
+                if let Some(parent) = self.path.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                open_append(&self.path).await
+            }
+            .await;
+            match opened {
+                Ok(f) => self.file = Some(BufWriter::new(f)),
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot open a job's log; its output is only broadcast");
+                    self.open = false;
+                }
+            }
+        }
+        self.file.as_mut()
     }
 
     /// `idle`: no more lines are queued, so flush and let a reader of the file see them now
@@ -119,42 +142,51 @@ impl Sink {
     }
 
     async fn write(&mut self, stream: Stream, line: &str) {
-        let Some(file) = self.file.as_mut() else { return };
         let prefix = match stream {
             Stream::Stdout => "",
             Stream::Stderr => "[stderr] ",
         };
         let len = (prefix.len() + line.len() + 1) as u64;
-        let result = if self.written + len <= self.max {
-            self.written += len;
+        let fits = self.written + len <= self.max;
+        let max = self.max;
+        let Some(file) = self.file().await else { return };
+        let result = if fits {
             write_line(file, prefix, line).await
         } else {
-            let note = format!("[log truncated at {} bytes]", self.max);
-            let result = match write_line(file, "", &note).await {
+            let note = format!("[log truncated at {max} bytes]");
+            match write_line(file, "", &note).await {
                 Ok(()) => file.flush().await,
                 Err(e) => Err(e),
-            };
-            self.file = None;
-            result
+            }
         };
-        if let Err(e) = result {
-            tracing::warn!(path = %self.path.display(), error = %e, "cannot write a job's log; dropping it");
-            self.file = None;
+        if fits {
+            self.written += len;
         }
+        if let Err(e) = &result {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot write a job's log; dropping it");
+        }
+        if !fits || result.is_err() {
+            self.close();
+        }
+    }
+
+    fn close(&mut self) {
+        self.file = None;
+        self.open = false;
     }
 
     async fn flush(&mut self) {
         if let Some(file) = self.file.as_mut() {
             if let Err(e) = file.flush().await {
                 tracing::warn!(path = %self.path.display(), error = %e, "cannot write a job's log; dropping it");
-                self.file = None;
+                self.close();
             }
         }
     }
 
     pub(super) async fn finish(&mut self) {
         self.flush().await;
-        self.file = None;
+        self.close();
     }
 }
 

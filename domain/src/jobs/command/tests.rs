@@ -78,7 +78,8 @@ async fn run_in(
         lines.push(line);
     }
     assert!(lines.iter().all(|l| l.job_id == 7));
-    let log = std::fs::read_to_string(&log_path).expect("log file exists");
+    // A silent command leaves no log file.
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     Outcome {
         ended,
         elapsed,
@@ -295,4 +296,39 @@ fn from_job_parses_and_names_bad_fields() {
 #[test]
 fn stream_serializes_lowercase() {
     assert_eq!(serde_json::to_string(&Stream::Stderr).unwrap(), "\"stderr\"");
+}
+
+#[test]
+fn only_plain_commands_skip_the_shell() {
+    assert_eq!(super::plain_argv("true"), Some(vec!["true"]));
+    assert_eq!(
+        super::plain_argv("  /usr/bin/printf %s:%d  a,b 3 "),
+        Some(vec!["/usr/bin/printf", "%s:%d", "a,b", "3"])
+    );
+    for shell in [
+        "echo $HOME",
+        "echo 'a b'",
+        "ls *.rs",
+        "true; false",
+        "a=1 env",
+        "echo hi > f",
+        "cd /tmp",
+        "exit 3",
+        "if true",
+        "echo ~",
+        "echo a\\ b",
+        "echo # comment",
+        "",
+        "   ",
+    ] {
+        assert_eq!(super::plain_argv(shell), None, "{shell:?} needs the shell");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_program_fails_like_the_shell_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_in(dir.path(), &spec("no-such-program-xyz"), None, None, 1 << 20).await;
+    assert_eq!(o.ended, Ended::Exited(127));
+    assert!(o.log.contains("not found"), "{}", o.log);
 }
