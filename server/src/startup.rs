@@ -71,7 +71,7 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` resolves.
+    /// Serves until `stop` resolves, then shuts the job runner down gracefully.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -80,6 +80,13 @@ impl Application {
         axum::serve(self.listener, service)
             .with_graceful_shutdown(stop)
             .await?;
+        // HTTP is done; now the jobs: finish within the grace period or hand them back.
+        if let Some(runner) = &self.services.runner {
+            let grace = Duration::from_secs(self.services.config.job_shutdown_grace_secs);
+            tracing::info!(grace_secs = grace.as_secs(), "stopping the job runner");
+            let handed_back = runner.shutdown(grace).await;
+            tracing::info!(handed_back, "job runner stopped");
+        }
         Ok(())
     }
 }

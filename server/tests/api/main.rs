@@ -5,6 +5,7 @@
 //! - [`helpers`]: `spawn_app`, the HTTP client helpers and the assertions every test uses.
 //! - [`pg`]: a throwaway PostgreSQL cluster (one per test process, one database per test).
 //! - [`cli`]: the binary itself: --help, bad config, zero-config first start, SIGTERM.
+//! - [`crash`]: the job engine across SIGKILL, SIGSTOP (fencing) and SIGTERM of the binary.
 //! - [`auth`]: sign-in, refresh rotation and reuse detection, sign-out, registration.
 //! - [`users`]: the users endpoints, their effects and their invariants.
 //! - [`authz`]: one table: every endpoint from every side (anonymous, owner, other user,
@@ -53,6 +54,7 @@ macro_rules! both_backends {
 mod auth;
 mod authz;
 mod cli;
+mod crash;
 mod csrf;
 mod helpers;
 mod jobs_api;
