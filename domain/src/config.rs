@@ -84,6 +84,9 @@ pub struct Config {
     pub job_lease_secs: u64,
     /// How long shutdown waits for running jobs before handing them back (`JOB_SHUTDOWN_GRACE_SECS`).
     pub job_shutdown_grace_secs: u64,
+    /// Finished jobs (and their logs) older than this many days are deleted hourly;
+    /// 0 keeps them forever (`JOB_RETENTION_DAYS`, default 30).
+    pub job_retention_days: u32,
     /// First retry delay, doubled per attempt up to an hour (`JOB_RETRY_BASE_SECS`).
     pub job_retry_base_secs: u64,
 }
@@ -287,6 +290,7 @@ impl Config {
             job_lease_secs: parse_num(&get, "JOB_LEASE_SECS", 30, 3, 3600)? as u64,
             job_shutdown_grace_secs: parse_num(&get, "JOB_SHUTDOWN_GRACE_SECS", 25, 0, 3600)? as u64,
             job_retry_base_secs: parse_num(&get, "JOB_RETRY_BASE_SECS", 5, 1, 3600)? as u64,
+            job_retention_days: parse_num(&get, "JOB_RETENTION_DAYS", 30, 0, 36_500)? as u32,
             db_url,
             data_dir,
             env_name,
@@ -534,6 +538,8 @@ mod tests {
             ("JOB_QUEUES", "default:0"),
             ("JOB_QUEUES", "bad name:2"),
             ("JOB_LEASE_SECS", "1"),
+            ("JOB_RETENTION_DAYS", "-1"),
+            ("JOB_RETENTION_DAYS", "forever"),
         ] {
             let e = Config::from_map(&vars(&[(k, v)]), false).unwrap_err();
             assert_eq!(e.var, k, "{k}={v}");

@@ -207,14 +207,7 @@ impl Services {
     }
 
     pub async fn find_user(&self, id: i64) -> DomainResult<Option<User>> {
-        Ok(with_conn!(self.db, |conn| {
-            users::table
-                .find(id)
-                .select(User::as_select())
-                .first(conn)
-                .await
-                .optional()?
-        }))
+        find_user(&self.db, id).await
     }
 
     /// Looks up by username or (when it contains '@') by email, case-insensitively.
@@ -423,4 +416,16 @@ impl Services {
             .await?;
         Ok(Some((user, written)))
     }
+}
+
+/// A user by id, without any permission check (for the runner and the services above).
+pub async fn find_user(db: &crate::db::Db, id: i64) -> DomainResult<Option<User>> {
+    Ok(with_conn!(db, |conn| {
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()?
+    }))
 }

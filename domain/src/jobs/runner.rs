@@ -57,6 +57,11 @@ pub struct RunnerConfig {
     pub retry_max: Duration,
     pub log_dir: PathBuf,
     pub max_log_bytes: u64,
+    /// Finished jobs older than this are deleted (with their logs) every `RETENTION_EVERY`;
+    /// `None` keeps them.
+    pub retention: Option<Duration>,
+    /// Where the `backup_sqlite` script writes by default.
+    pub backup_dir: PathBuf,
 }
 
 impl RunnerConfig {
@@ -81,14 +86,19 @@ impl RunnerConfig {
             claim_batch: 64,
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(3600),
+            backup_dir: log_dir.parent().unwrap_or(&log_dir).join("backups"),
             log_dir,
             max_log_bytes: 10 * 1024 * 1024,
+            retention: Some(Duration::from_secs(30 * 86_400)),
         }
     }
 }
 
 struct QueueState {
     concurrency: usize,
+    /// Held by the dispatcher from its pause check through its claim, and by a pause
+    /// once the flag is set: when `set_paused(true)` returns, no claim is under way.
+    claiming: tokio::sync::Mutex<()>,
     notify: Notify,
     paused: AtomicBool,
     slots: Arc<Semaphore>,
@@ -143,6 +153,7 @@ impl Runner {
             .map(|q| {
                 let state = QueueState {
                     concurrency: q.concurrency.max(1),
+                    claiming: tokio::sync::Mutex::new(()),
                     notify: Notify::new(),
                     paused: AtomicBool::new(false),
                     slots: Arc::new(Semaphore::new(q.concurrency.max(1))),
@@ -181,6 +192,9 @@ impl Runner {
         inner.tasks.spawn(heartbeat(inner.clone()));
         inner.tasks.spawn(rescuer(inner.clone()));
         inner.tasks.spawn(promoter(inner.clone()));
+        if let Some(keep) = inner.cfg.retention {
+            inner.tasks.spawn(retention(inner.clone(), keep));
+        }
         Runner { inner }
     }
 
@@ -202,6 +216,11 @@ impl Runner {
         self.inner.scripts.get(name).is_some()
     }
 
+    /// Whether the script of this name is registered and for superusers only.
+    pub fn script_is_superuser_only(&self, name: &str) -> bool {
+        self.inner.scripts.get(name).is_some_and(|s| s.superuser_only())
+    }
+
     /// (name, description) of the registered scripts.
     pub fn scripts(&self) -> Vec<(&'static str, &'static str)> {
         self.inner.scripts.list()
@@ -212,13 +231,18 @@ impl Runner {
         self.inner.cfg.queues.iter().map(|q| q.name.clone()).collect()
     }
 
-    /// Stops (true) or resumes (false) claiming from `queue`; running jobs go on.
-    /// Returns false for an unknown queue.
-    pub fn set_paused(&self, queue: &str, paused: bool) -> bool {
+    /// Stops (true) or resumes (false) claiming from `queue`; running jobs go on. A pause
+    /// returns once no claim is under way, so nothing is claimed after it. Returns false
+    /// for an unknown queue.
+    pub async fn set_paused(&self, queue: &str, paused: bool) -> bool {
         let Some(q) = self.inner.queues.get(queue) else {
             return false;
         };
         q.paused.store(paused, Ordering::SeqCst);
+        if paused {
+            // Waits out a claim that passed its pause check before the flag was set.
+            drop(q.claiming.lock().await);
+        }
         q.notify.notify_one();
         true
     }
@@ -348,6 +372,12 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
             }
             take_free(q, &mut slots, most);
         }
+        let claiming = q.claiming.lock().await;
+        if q.paused.load(Ordering::SeqCst) {
+            // Paused while this iteration waited for slots.
+            drop((claiming, slots));
+            continue;
+        }
         let n = q.claims.fetch_add(1, Ordering::Relaxed) + 1;
         let lease_until = (Utc::now() + inner.cfg.lease).naive_utc();
         let claim = Claim {
@@ -361,13 +391,14 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::error!(queue, error = %e, "claim failed; retrying in 1 s");
-                drop(slots);
+                drop((claiming, slots));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     _ = inner.stop.cancelled() => return,
                 }
             }
         };
+        drop(claiming);
         busy = jobs.len() == slots.len();
         if jobs.is_empty() {
             drop(slots);
@@ -400,6 +431,11 @@ fn take_free(q: &QueueState, slots: &mut Vec<tokio::sync::OwnedSemaphorePermit>,
 
 /// Runs one claimed job and records how it ended.
 async fn execute(inner: &Arc<Inner>, job: Job) {
+    if inner.stop.is_cancelled() {
+        // Claimed as shutdown began: not started, so `release` hands it back. (Starting it
+        // now could outlast the grace period, which has stopped counting.)
+        return;
+    }
     let running = Arc::new(Running {
         cancel: inner.jobs_stop.child_token(),
         killed: AtomicBool::new(false),
@@ -536,10 +572,20 @@ async fn run_attempt(
                     exit_code: None,
                 };
             };
+            if script.superuser_only() {
+                if let Err(error) = owner_may_run(&inner.db, job.owner_id, &job.command).await {
+                    return Attempt::Failed {
+                        error,
+                        exit_code: None,
+                    };
+                }
+            }
             let ctx = ScriptCtx {
                 job_id: job.id,
                 db: inner.db.clone(),
                 cancel: cancel.child_token(),
+                log_dir: inner.cfg.log_dir.clone(),
+                backup_dir: inner.cfg.backup_dir.clone(),
             };
             let run = script.run(&ctx, job.meta.clone());
             let limit = timeout.unwrap_or(Duration::MAX);
@@ -565,7 +611,7 @@ async fn run_attempt(
             };
             let out = Output {
                 job_id: job.id,
-                log_path: inner.cfg.log_dir.join(format!("job-{}.log", job.id)),
+                log_path: store::log_file(&inner.cfg.log_dir, job.id),
                 max_log_bytes: inner.cfg.max_log_bytes,
                 lines: inner.lines.clone(),
             };
@@ -606,6 +652,18 @@ async fn run_attempt(
     }
 }
 
+/// A superuser-only script runs for the operator (no owner) or an active superuser: the
+/// second check, for jobs stored where the registry was unknown (a web-only node) or
+/// whose owner lost the right since.
+async fn owner_may_run(db: &Db, owner: Option<i64>, script: &str) -> Result<(), String> {
+    let Some(id) = owner else { return Ok(()) };
+    match crate::users::find_user(db, id).await {
+        Ok(Some(u)) if u.is_superuser && u.is_active => Ok(()),
+        Ok(_) => Err(format!("script {script:?} is for superusers only")),
+        Err(e) => Err(format!("checking who may run {script:?} failed: {e}")),
+    }
+}
+
 async fn heartbeat(inner: Arc<Inner>) {
     loop {
         tokio::select! {
@@ -631,6 +689,34 @@ async fn rescuer(inner: Arc<Inner>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(inner.cfg.rescue_every) => {}
+            _ = inner.stop.cancelled() => return,
+        }
+    }
+}
+
+/// How often the retention loop prunes.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes finished jobs older than `keep`, and their logs: at start, then hourly. Every
+/// node may do it; deleting twice is harmless.
+async fn retention(inner: Arc<Inner>, keep: Duration) {
+    loop {
+        let cutoff =
+            Utc::now().naive_utc() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        match store::prune_finished(&inner.db, cutoff).await {
+            Ok(ids) => {
+                store::remove_logs(&inner.cfg.log_dir, &ids).await;
+                if !ids.is_empty() {
+                    tracing::info!(
+                        deleted = ids.len(),
+                        "retention: deleted finished jobs and their logs"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "retention: pruning finished jobs failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETENTION_EVERY) => {}
             _ = inner.stop.cancelled() => return,
         }
     }

@@ -77,6 +77,9 @@ impl Services {
         cfg.lease = Duration::from_secs(c.job_lease_secs);
         cfg.heartbeat_every = Duration::from_secs((c.job_lease_secs / 3).max(1));
         cfg.retry_base = Duration::from_secs(c.job_retry_base_secs);
+        cfg.backup_dir = c.data_dir.join("backups");
+        cfg.retention =
+            (c.job_retention_days > 0).then(|| Duration::from_secs(u64::from(c.job_retention_days) * 86_400));
         self.runner = Some(Runner::start(self.db.clone(), cfg, scripts));
         self
     }
@@ -87,7 +90,7 @@ impl Services {
 
     /// Where a job's output is written.
     pub fn job_log_path(&self, id: i64) -> std::path::PathBuf {
-        self.config.job_log_dir.join(format!("job-{id}.log"))
+        store::log_file(&self.config.job_log_dir, id)
     }
 
     /// Stores a new job and wakes the runner.
@@ -99,6 +102,16 @@ impl Services {
             ));
         }
         self.check_script(&new)?;
+        if new.kind == JobKind::Script && !actor.is_superuser {
+            if let Some(r) = &self.runner {
+                if r.script_is_superuser_only(&new.command) {
+                    return Err(DomainError::Forbidden(format!(
+                        "Only superusers may run the script {:?}",
+                        new.command
+                    )));
+                }
+            }
+        }
         let job = store::insert(&self.db, &new).await?;
         if let Some(r) = &self.runner {
             r.notify(&job);
@@ -323,7 +336,7 @@ impl Services {
     }
 
     /// Pauses (`paused = true`) or resumes a queue's consumer in this process.
-    pub fn set_consumer(&self, actor: &User, queue: &str, paused: bool) -> DomainResult<bool> {
+    pub async fn set_consumer(&self, actor: &User, queue: &str, paused: bool) -> DomainResult<bool> {
         if !actor.is_superuser {
             return Err(DomainError::Forbidden(
                 "Only superusers may start or stop consumers".into(),
@@ -339,7 +352,7 @@ impl Services {
             .runner
             .as_ref()
             .ok_or_else(|| DomainError::Conflict("no job runner in this process".into()))?;
-        runner.set_paused(queue, paused);
+        runner.set_paused(queue, paused).await;
         Ok(paused)
     }
 }

@@ -632,6 +632,33 @@ pub async fn cancel(db: &Db, id: i64, fence: Option<i64>, reason: &str) -> Domai
     Ok(n == 1)
 }
 
+/// Deletes finished jobs (done, failed, cancelled) that ended before `cutoff`; returns
+/// their ids (their log files are the caller's: see [`remove_logs`]).
+pub async fn prune_finished(db: &Db, cutoff: NaiveDateTime) -> DomainResult<Vec<i64>> {
+    Ok(crate::with_conn!(db, |conn| {
+        diesel::delete(
+            jobs::table
+                .filter(jobs::status.eq_any(["done", "failed", "cancelled"]))
+                .filter(jobs::finished_at.lt(cutoff)),
+        )
+        .returning(jobs::id)
+        .get_results(conn)
+        .await?
+    }))
+}
+
+/// Where job `id`'s command output is written.
+pub fn log_file(log_dir: &std::path::Path, id: i64) -> std::path::PathBuf {
+    log_dir.join(format!("job-{id}.log"))
+}
+
+/// Removes the log files of deleted jobs (missing ones are fine: not every job has one).
+pub async fn remove_logs(log_dir: &std::path::Path, ids: &[i64]) {
+    for id in ids {
+        let _ = tokio::fs::remove_file(log_file(log_dir, *id)).await;
+    }
+}
+
 /// How many jobs are in each status (statuses with none are left out).
 pub async fn count_by_status(db: &Db) -> DomainResult<Vec<(String, i64)>> {
     Ok(crate::with_conn!(db, |conn| {

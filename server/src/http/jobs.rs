@@ -152,7 +152,7 @@ async fn start_consumer(
     CurrentUser(me): CurrentUser,
     ValidJson(r): ValidJson<ConsumerRequest>,
 ) -> ApiResult<Json<ConsumerState>> {
-    let paused = svc.set_consumer(&me, &r.queue_name, false)?;
+    let paused = svc.set_consumer(&me, &r.queue_name, false).await?;
     Ok(Json(ConsumerState {
         queue_name: r.queue_name,
         paused,
@@ -167,7 +167,7 @@ async fn stop_consumer(
     CurrentUser(me): CurrentUser,
     ValidJson(r): ValidJson<ConsumerRequest>,
 ) -> ApiResult<Json<ConsumerState>> {
-    let paused = svc.set_consumer(&me, &r.queue_name, true)?;
+    let paused = svc.set_consumer(&me, &r.queue_name, true).await?;
     Ok(Json(ConsumerState {
         queue_name: r.queue_name,
         paused,

@@ -19,6 +19,7 @@ both_backends!(
     a_command_job_runs_end_to_end_with_its_log,
     a_script_jobs_result_is_its_output,
     regular_users_run_scripts_and_see_only_their_own_jobs,
+    maintenance_scripts_are_for_superusers_and_do_their_work,
     every_jobs_endpoint_from_every_side,
     bad_job_input_names_the_field_and_changes_nothing,
     a_killed_job_ends_cancelled,
@@ -418,6 +419,88 @@ async fn a_script_jobs_result_is_its_output(b: Backend) {
     );
     assert!(failed["result"].is_null(), "{failed}");
     assert_eq!(failed["attempts"], 1);
+}
+
+async fn maintenance_scripts_are_for_superusers_and_do_their_work(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let alice = app.create_and_login("alice").await;
+
+    // A regular user may not prune everyone's jobs or copy the database; nothing is stored.
+    for name in ["prune_jobs", "backup_sqlite"] {
+        let before = list(&app, &admin, "").await.count;
+        assert_error(
+            app.post("/jobs/", Some(alice.access()), &script("mine", name, json!({})))
+                .await,
+            403,
+            &format!("Only superusers may run the script {name:?}"),
+        )
+        .await;
+        assert_eq!(
+            list(&app, &admin, "").await.count,
+            before,
+            "{name}: nothing stored"
+        );
+    }
+
+    // prune_jobs deletes finished jobs older than the cutoff (and keeps younger ones).
+    let old = create(&app, &admin, script("old", "noop", json!({}))).await;
+    wait_for_status(&app, &admin, id_of(&old), "done").await;
+    let young = create(&app, &admin, script("young", "noop", json!({}))).await;
+    wait_for_status(&app, &admin, id_of(&young), "done").await;
+    app.execute_sql(&format!(
+        "UPDATE jobs SET finished_at = '2000-01-01 00:00:00' WHERE id = {}",
+        id_of(&old)
+    ))
+    .await;
+    let prune = create(
+        &app,
+        &admin,
+        script("prune", "prune_jobs", json!({ "older_than_days": 5 })),
+    )
+    .await;
+    let pruned = wait_for_status(&app, &admin, id_of(&prune), "done").await;
+    assert_eq!(
+        result_json(&pruned),
+        Some(json!({ "deleted": 1, "older_than_days": 5 }))
+    );
+    assert_status(app.get(&job_path(id_of(&old)), Some(&admin)).await, 404).await;
+    get_job(&app, &admin, id_of(&young)).await;
+
+    // backup_sqlite: a usable copy on SQLite; a clear refusal on PostgreSQL.
+    let backup = create(
+        &app,
+        &admin,
+        json!({ "name": "backup", "type": "script", "command": "backup_sqlite",
+                "meta": { "keep": 1 }, "max_attempts": 1 }),
+    )
+    .await;
+    match b {
+        Backend::Sqlite => {
+            let done = wait_for_status(&app, &admin, id_of(&backup), "done").await;
+            let result = result_json(&done).unwrap();
+            let path = result["path"].as_str().unwrap();
+            assert!(result["bytes"].as_u64().unwrap() > 0, "{result}");
+            let copy = vcore_domain::db::Db::connect(&format!("sqlite://{path}"), 1)
+                .await
+                .unwrap();
+            let users = vcore_domain::users::find_user(&copy, app.admin_id().await)
+                .await
+                .unwrap();
+            assert_eq!(
+                users.map(|u| u.username),
+                Some(ADMIN_USERNAME.to_string()),
+                "the copy holds the data"
+            );
+        }
+        Backend::Postgres => {
+            let failed = wait_for_status(&app, &admin, id_of(&backup), "failed").await;
+            assert!(
+                failed["error"].as_str().unwrap_or("").contains("pg_dump"),
+                "{failed}"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ both_backends!(
     graceful_shutdown_hands_unfinished_jobs_back,
     command_jobs_record_exit_code_and_output,
     api_post_jobs_record_the_answer_and_fail_on_errors,
+    retention_deletes_old_finished_jobs_and_their_logs,
+    superuser_scripts_do_not_run_for_regular_owners,
 );
 
 /// Records the order jobs ran in, and how many ran at once.
@@ -156,7 +158,7 @@ async fn jobs_run_in_priority_order_then_fifo(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::default();
     let runner = start(db, config(dir.path(), 1), &probe);
-    runner.set_paused("default", true);
+    runner.set_paused("default", true).await;
     let mut ids = HashMap::new();
     for (name, p) in [
         ("n1", "normal"),
@@ -173,7 +175,7 @@ async fn jobs_run_in_priority_order_then_fifo(b: Backend) {
         probe.order.lock().unwrap().is_empty(),
         "a paused queue claims nothing"
     );
-    runner.set_paused("default", false);
+    runner.set_paused("default", false).await;
     for id in ids.keys() {
         assert_eq!(ended(db, *id).await.status, JobStatus::Done);
     }
@@ -426,5 +428,101 @@ async fn api_post_jobs_record_the_answer_and_fail_on_errors(b: Backend) {
         "{:?}",
         slow.error
     );
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn retention_deletes_old_finished_jobs_and_their_logs(b: Backend) {
+    let app = spawn_app(b, no_runner()).await;
+    let db = &app.services.db;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1);
+    cfg.retention = None;
+    let probe = Probe::default();
+    // Three jobs that print (so they have logs) end, then one is aged past the retention.
+    let runner = start(db, cfg.clone(), &probe);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let job = enqueue(db, &runner, input("command", "echo hi", serde_json::json!({}))).await;
+        assert_eq!(ended(db, job.id).await.status, JobStatus::Done);
+        ids.push(job.id);
+    }
+    let live = enqueue(
+        db,
+        &runner,
+        input("script", "sleep", serde_json::json!({ "seconds": 30 })),
+    )
+    .await;
+    wait_for(db, live.id, "running", |j| j.status == JobStatus::Running).await;
+    runner.kill(live.id);
+    ended(db, live.id).await;
+    runner.shutdown(Duration::from_secs(1)).await;
+    let log = |id: i64| store::log_file(&cfg.log_dir, id);
+    assert!(ids.iter().all(|id| log(*id).exists()), "every job left a log");
+    app.execute_sql(&format!(
+        "UPDATE jobs SET finished_at = '2000-01-01 00:00:00' WHERE id IN ({}, {})",
+        ids[0], live.id
+    ))
+    .await;
+
+    // A runner with a retention prunes at start.
+    cfg.retention = Some(Duration::from_secs(86_400));
+    let runner = start(db, cfg.clone(), &probe);
+    for _ in 0..500 {
+        if store::get(db, ids[0]).await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        store::get(db, ids[0]).await.unwrap().is_none(),
+        "the old job is gone"
+    );
+    assert!(
+        store::get(db, live.id).await.unwrap().is_none(),
+        "old cancelled jobs too"
+    );
+    assert!(!log(ids[0]).exists(), "and its log");
+    for id in &ids[1..] {
+        assert!(store::get(db, *id).await.unwrap().is_some(), "young jobs stay");
+        assert!(log(*id).exists(), "with their logs");
+    }
+    runner.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn superuser_scripts_do_not_run_for_regular_owners(b: Backend) {
+    // A web-only node stores jobs without knowing the registry; the runner checks again.
+    let app = spawn_app(b, no_runner()).await;
+    let db = &app.services.db;
+    let alice = app.create_and_login("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let runner = start(db, config(dir.path(), 1), &Probe::default());
+    let mut jobs = Vec::new();
+    for owner in [Some(alice.id), Some(app.admin_id().await), None] {
+        let mut new = NewJob::parse(
+            input("script", "prune_jobs", serde_json::json!({})),
+            &runner.queue_names(),
+            owner,
+        )
+        .unwrap();
+        new.max_attempts = 1;
+        let job = store::insert(db, &new).await.unwrap();
+        runner.notify(&job);
+        jobs.push(job.id);
+    }
+    let ended_as: Vec<(JobStatus, Option<String>)> = {
+        let mut v = Vec::new();
+        for id in &jobs {
+            let j = ended(db, *id).await;
+            v.push((j.status, j.error));
+        }
+        v
+    };
+    assert_eq!(ended_as[0].0, JobStatus::Failed, "{ended_as:?}");
+    assert!(
+        ended_as[0].1.as_deref().unwrap_or("").contains("superusers only"),
+        "{ended_as:?}"
+    );
+    assert_eq!(ended_as[1].0, JobStatus::Done, "a superuser's: {ended_as:?}");
+    assert_eq!(ended_as[2].0, JobStatus::Done, "the operator's: {ended_as:?}");
     runner.shutdown(Duration::from_secs(1)).await;
 }

@@ -4,6 +4,7 @@
 //! (or in the app's own start-up). A script must honour `ctx.cancel` at its await points so
 //! that kill, timeout and shutdown can stop it.
 
+mod backup_sqlite;
 mod echo;
 mod noop;
 mod prune_jobs;
@@ -24,6 +25,10 @@ pub struct ScriptCtx {
     pub db: Db,
     /// Fires on kill, timeout or shutdown.
     pub cancel: CancellationToken,
+    /// Where command jobs' logs are (`job-<id>.log`).
+    pub log_dir: std::path::PathBuf,
+    /// Where backups go unless the input names a file.
+    pub backup_dir: std::path::PathBuf,
 }
 
 /// A unit of work runnable by name.
@@ -32,6 +37,12 @@ pub trait Script: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// One line for listings.
     fn description(&self) -> &'static str;
+    /// Whether only superusers (and the operator's CLI) may run it: true for anything that
+    /// reaches beyond the job owner's own data (pruning everyone's jobs, copying the
+    /// database). Checked when a job is stored and again before it runs.
+    fn superuser_only(&self) -> bool {
+        false
+    }
     /// Runs once per attempt. An `Err` fails the attempt (and retries, while attempts remain).
     fn run<'a>(
         &'a self,
@@ -54,6 +65,7 @@ impl ScriptRegistry {
         r.register(echo::Echo);
         r.register(sleep::Sleep);
         r.register(prune_jobs::PruneJobs);
+        r.register(backup_sqlite::BackupSqlite);
         r
     }
 
@@ -83,7 +95,7 @@ mod tests {
     fn builtins_are_registered_by_name() {
         let r = ScriptRegistry::with_builtins();
         let names: Vec<_> = r.list().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["echo", "noop", "prune_jobs", "sleep"]);
+        assert_eq!(names, ["backup_sqlite", "echo", "noop", "prune_jobs", "sleep"]);
         assert!(r.get("noop").is_some() && r.get("missing").is_none());
     }
 }

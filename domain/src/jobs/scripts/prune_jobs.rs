@@ -1,14 +1,13 @@
 //! `prune_jobs`: deletes finished jobs (done, failed, cancelled) older than
-//! `{"older_than_days": n}` (default 30) and their log files. Retention runs it on a
-//! schedule; it is also runnable by hand.
+//! `{"older_than_days": n}` (default 30) and their log files: everyone's, so superusers
+//! only. The runner's retention loop does the same hourly (`JOB_RETENTION_DAYS`); this is
+//! the by-hand version.
 
 use chrono::{Duration, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use futures_util::future::BoxFuture;
 
 use super::{Script, ScriptCtx};
-use crate::schema::jobs;
+use crate::jobs::store;
 
 pub struct PruneJobs;
 
@@ -18,6 +17,9 @@ impl Script for PruneJobs {
     }
     fn description(&self) -> &'static str {
         "Deletes finished jobs older than {\"older_than_days\": n} (default 30) and their logs"
+    }
+    fn superuser_only(&self) -> bool {
+        true
     }
     fn run<'a>(
         &'a self,
@@ -32,27 +34,9 @@ impl Script for PruneJobs {
                 })?,
             };
             let cutoff = (Utc::now() - Duration::days(days)).naive_utc();
-            let finished = jobs::status
-                .eq_any(["done", "failed", "cancelled"])
-                .and(jobs::finished_at.lt(cutoff));
-            let db = &ctx.db;
-            let result: anyhow::Result<(Vec<Option<String>>, usize)> = async {
-                Ok(crate::with_conn!(db, |conn| {
-                    let logs = jobs::table
-                        .filter(finished.clone())
-                        .select(jobs::log_path)
-                        .load(conn)
-                        .await?;
-                    let n = diesel::delete(jobs::table.filter(finished)).execute(conn).await?;
-                    (logs, n)
-                }))
-            }
-            .await;
-            let (logs, deleted) = result?;
-            for path in logs.into_iter().flatten() {
-                // Already gone is fine: the goal is that it does not exist.
-                let _ = tokio::fs::remove_file(&path).await;
-            }
+            let ids = store::prune_finished(&ctx.db, cutoff).await?;
+            store::remove_logs(&ctx.log_dir, &ids).await;
+            let deleted = ids.len();
             Ok(serde_json::json!({ "deleted": deleted, "older_than_days": days }))
         })
     }
