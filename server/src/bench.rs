@@ -65,15 +65,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     println!("{}", machine());
     let cc = args.command_concurrency as usize;
+    eprintln!("measuring the raw spawn rate…");
+    let raw_true = raw_spawn(args.commands, cc, "true", &[]).await?;
+    let raw_sh = raw_spawn(args.commands, cc, "sh", &["-c", "true"]).await?;
+
     let mut rows = Vec::new();
     let sqlite = format!("sqlite://{}/bench.db", scratch.display());
     rows.push(backend("SQLite", &sqlite, args, scratch).await?);
     if let Some(url) = &args.postgres_url {
         rows.push(backend("PostgreSQL", url, args, scratch).await?);
     }
-    eprintln!("measuring the raw spawn rate…");
-    let raw_true = raw_spawn(args.commands, cc, "true", &[]).await?;
-    let raw_sh = raw_spawn(args.commands, cc, "sh", &["-c", "true"]).await?;
 
     println!();
     println!(
@@ -111,16 +112,20 @@ async fn backend(name: &'static str, url: &str, args: &BenchArgs, scratch: &Path
     let db = Db::connect(url, 8).await?;
     let logs = scratch.join(format!("logs-{}", name.to_lowercase()));
 
+    // Commands first, while the process is as small as a freshly started worker: each
+    // command is forked (see command.rs: the parent-death signal needs a pre-exec hook),
+    // and fork costs grow with the parent's memory, which the 100,000-job vector below
+    // inflates.
+    eprintln!("{name}: {} command jobs…", args.commands);
+    let t = job(JobKind::Command, "true");
+    let (commands, _) = burn(&db, &t, args.commands, args.command_concurrency as usize, &logs).await?;
+
     eprintln!("{name}: burn-down of {} no-op jobs…", args.jobs);
     let noop = job(JobKind::Script, "noop");
     let (burn_down, enqueue) = burn(&db, &noop, args.jobs, args.concurrency as usize, &logs).await?;
 
     eprintln!("{name}: {} enqueue→start samples…", args.samples);
     let latency = latency(&db, args.samples, &logs).await?;
-
-    eprintln!("{name}: {} command jobs…", args.commands);
-    let t = job(JobKind::Command, "true");
-    let (commands, _) = burn(&db, &t, args.commands, args.command_concurrency as usize, &logs).await?;
     Ok(Row {
         backend: name,
         burn_down,

@@ -8,8 +8,9 @@ mod output;
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -216,52 +217,106 @@ pub async fn run(
 
 fn spawn(spec: &CommandSpec) -> io::Result<Child> {
     if let Some(argv) = plain_argv(&spec.command) {
-        match command(spec, argv[0]).args(&argv[1..]).spawn() {
-            Ok(child) => return Ok(child),
-            // Not found (or not executable): let the shell say so, the way users expect
-            // ("not found", exit 127).
-            Err(e)
-                if matches!(
+        // Not found: the shell below says so the way users expect ("not found", exit 127).
+        if let Some(program) = find_program(argv[0], spec) {
+            return start(spec, &program, &argv[1..]).map_err(|e| match &spec.cwd {
+                Some(dir) => io::Error::new(
                     e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-                ) => {}
-            Err(e) => return Err(e),
+                    format!("cannot start {} in {}: {e}", argv[0], dir.display()),
+                ),
+                None => io::Error::new(e.kind(), format!("cannot start {}: {e}", argv[0])),
+            });
         }
     }
-    let mut cmd = command(spec, "sh");
-    cmd.arg("-c").arg(&spec.command);
     // Spawn's own error ("No such file or directory") would not say whether sh or cwd is missing.
-    cmd.spawn().map_err(|e| match &spec.cwd {
+    start(spec, Path::new("sh"), &["-c", &spec.command]).map_err(|e| match &spec.cwd {
         Some(dir) => io::Error::new(e.kind(), format!("cannot start sh in {}: {e}", dir.display())),
         None => io::Error::new(e.kind(), format!("cannot start sh: {e}")),
     })
 }
 
-fn command(spec: &CommandSpec, program: &str) -> Command {
-    let mut cmd = Command::new(program);
+/// Starts `program args` with the job's environment, directory and pipes, in a new process
+/// group, and tied to vcore's life.
+///
+/// If vcore dies (SIGKILL, OOM, a crash), the command gets SIGKILL instead of running on
+/// unsupervised beside the copy that the rescued job starts: at-least-once, never twice at
+/// the same time. That is Linux's parent-death signal, which must be set in the child.
+/// Setting it from a pre-exec hook would make the standard library fork our whole
+/// (multi-threaded, tens of MB) process instead of using posix_spawn, which cost half the
+/// command rate; so when util-linux's `setpriv` is there (it is on every mainstream
+/// distribution) the child execs `setpriv --pdeathsig KILL -- program args`, which sets it
+/// and execs the program in place (same pid, same group). Without `setpriv`: the hook.
+fn start(spec: &CommandSpec, program: &Path, args: &[&str]) -> io::Result<Child> {
+    let mut cmd = match pdeathsig_wrapper() {
+        Some(setpriv) => {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(program).args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(program);
+            c.args(args);
+            #[cfg(target_os = "linux")]
+            // SAFETY: the closure runs in the forked child before exec and only makes one
+            // async-signal-safe system call (prctl).
+            unsafe {
+                c.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
+            }
+            c
+        }
+    };
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group: one killpg reaches everything the command starts, and a Ctrl-C
         // meant for the server's terminal does not hit jobs behind the runner's back.
+        // (The parent-death signal is Linux's and follows the spawning thread: the
+        // runtime's workers live as long as the runner.)
         .process_group(0)
         .kill_on_drop(true);
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
-    // If vcore dies (SIGKILL, OOM, crash), the command dies with it instead of running on
-    // unsupervised beside the copy that the rescued job starts: at-least-once, not twice
-    // at once. (Linux ties this to the spawning thread; runtime workers live as long as
-    // the runner.) The cost: a pre-exec hook makes the standard library fork instead of
-    // using posix_spawn, which halves the rate of very short commands (README, Figures).
-    #[cfg(target_os = "linux")]
-    // SAFETY: the closure runs in the forked child before exec and only makes one
-    // async-signal-safe system call (prctl).
-    unsafe {
-        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
+    cmd.spawn()
+}
+
+/// util-linux's `setpriv`, if installed (Linux only).
+fn pdeathsig_wrapper() -> Option<&'static Path> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if !cfg!(target_os = "linux") {
+                return None;
+            }
+            ["/usr/bin/setpriv", "/bin/setpriv"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| is_executable(p))
+        })
+        .as_deref()
+}
+
+/// The executable a plain command names: an absolute path, or a name looked up in `PATH`
+/// (the job's own `PATH` when its env sets one). `None` sends the command to the shell.
+fn find_program(name: &str, spec: &CommandSpec) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return (p.is_absolute() && is_executable(&p)).then_some(p);
     }
-    cmd
+    let path = match spec.env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => std::ffi::OsString::from(v),
+        None => std::env::var_os("PATH")?,
+    };
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Words of a command the shell would run as one plain program with literal arguments,

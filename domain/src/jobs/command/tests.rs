@@ -332,3 +332,18 @@ async fn a_missing_program_fails_like_the_shell_says() {
     assert_eq!(o.ended, Ended::Exited(127));
     assert!(o.log.contains("not found"), "{}", o.log);
 }
+
+#[test]
+fn plain_programs_are_found_on_the_jobs_own_path() {
+    let mut s = spec("sh");
+    assert!(super::find_program("sh", &s).is_some());
+    assert!(super::find_program("/bin/sh", &s).is_some());
+    assert_eq!(
+        super::find_program("./sh", &s),
+        None,
+        "relative paths go to the shell"
+    );
+    assert_eq!(super::find_program("no-such-program-xyz", &s), None);
+    s.env.push(("PATH".into(), "/nonexistent".into()));
+    assert_eq!(super::find_program("sh", &s), None, "the job's PATH wins");
+}
