@@ -14,38 +14,62 @@ use crate::components::forms::{action_error, FormError};
 use crate::components::theme::ThemeToggle;
 use crate::types::{AppError, SiteInfo};
 
-/// Waits for the site facts, then renders `children` inside the root element that carries
-/// the accent colour, with the facts provided as context (`expect_context::<SiteInfo>()`
-/// works inside `children`). The facts never change while the app runs, so the children
-/// are built once.
+/// The site facts (name, accent, registration flag) for components inside a
+/// [`SiteFrame`]. Read them inside a reactive closure: under `<Suspense>`/`<Transition>`
+/// the server render waits for them.
+#[derive(Clone, Copy)]
+pub struct Site(Signal<SiteInfo>);
+
+impl Site {
+    pub fn get(&self) -> SiteInfo {
+        self.0.get()
+    }
+}
+
+/// The facts provided by the enclosing [`SiteFrame`].
+pub fn use_site() -> Site {
+    expect_context::<Site>()
+}
+
+/// Renders `children` inside the root element that carries the accent colour, with the
+/// site facts provided as [`Site`]. The children are built once, outside any closure over
+/// the facts' resource: when the facts arrive (or are fetched again) only the title, the
+/// accent and the closures that read them update; the page, its own resources included,
+/// is never rebuilt in the middle of a render.
 #[component]
-pub fn SiteFrame(class: &'static str, children: ChildrenFn) -> impl IntoView {
+pub fn SiteFrame(class: &'static str, children: Children) -> impl IntoView {
     let auth = use_auth();
+    let site = Site(Signal::derive(move || {
+        auth.site
+            .get()
+            .and_then(Result::ok)
+            // A failed fetch is already logged by the server; the defaults keep the page usable.
+            .unwrap_or_else(|| SiteInfo {
+                project_name: "vcore".into(),
+                open_registration: false,
+                accent: String::new(),
+            })
+    }));
+    provide_context(site);
+    let style = move || {
+        let accent = site.get().accent;
+        (!accent.is_empty()).then(|| format!("--accent: {accent}"))
+    };
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            // The formatter gets a plain copy of the name: leptos_meta calls it when it
+            // renders <head>, after this component's reactive values may be gone.
             {move || {
-                auth.site
-                    .get()
-                    .map(|site| {
-                        // A failed fetch is already logged by the server; the defaults keep the page usable.
-                        let site = site.unwrap_or_else(|_| SiteInfo {
-                            project_name: "vcore".into(),
-                            open_registration: false,
-                            accent: String::new(),
-                        });
-                        let name = site.project_name.clone();
-                        let style = (!site.accent.is_empty()).then(|| format!("--accent: {}", site.accent));
-                        provide_context(site);
-                        view! {
-                            <Title formatter=move |page: String| {
-                                if page.is_empty() { name.clone() } else { format!("{page} · {name}") }
-                            } />
-                            <div class=format!("app {class}") style=style>
-                                {children()}
-                            </div>
-                        }
-                    })
+                let name = site.get().project_name;
+                view! {
+                    <Title formatter=move |page: String| {
+                        if page.is_empty() { name.clone() } else { format!("{page} · {name}") }
+                    } />
+                }
             }}
+            <div class=format!("app {class}") style=style>
+                {children()}
+            </div>
         </Transition>
     }
 }
@@ -68,7 +92,7 @@ pub fn AppShell() -> impl IntoView {
 /// Frame of the sign-in and registration pages: a centred column, the theme switch, and a
 /// guard that sends a signed-in user on to the dashboard.
 #[component]
-pub fn AuthFrame(children: ChildrenFn) -> impl IntoView {
+pub fn AuthFrame(children: Children) -> impl IntoView {
     view! {
         <SiteFrame class="auth">
             <RedirectIfSignedIn />
@@ -85,13 +109,13 @@ pub fn AuthFrame(children: ChildrenFn) -> impl IntoView {
 #[component]
 fn TopBar() -> impl IntoView {
     let auth = use_auth();
-    let site = expect_context::<SiteInfo>();
+    let site = use_site();
     let is_superuser = move || auth.current().is_some_and(|u| u.is_superuser);
     view! {
         <header class="topbar">
             <a class="brand" href="/">
                 <span class="brand-mark" aria-hidden="true"></span>
-                {site.project_name}
+                {move || site.get().project_name}
             </a>
             <nav aria-label="Main" class="main-nav">
                 <A href="/" exact=true>"Home"</A>

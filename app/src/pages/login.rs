@@ -9,8 +9,7 @@ use leptos_router::components::A;
 use crate::api::Login;
 use crate::auth::use_auth;
 use crate::components::forms::{action_error, Field, FormError};
-use crate::components::shell::AuthFrame;
-use crate::types::SiteInfo;
+use crate::components::shell::{use_site, AuthFrame};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -47,9 +46,12 @@ pub fn LoginPage() -> impl IntoView {
 /// A link to registration, when the server allows it.
 #[component]
 fn RegisterHint() -> impl IntoView {
-    expect_context::<SiteInfo>().open_registration.then(|| {
-        view! {
-            <p class="hint">"No account yet? " <A href="/register">"Create one"</A></p>
-        }
-    })
+    let site = use_site();
+    move || {
+        site.get().open_registration.then(|| {
+            view! {
+                <p class="hint">"No account yet? " <A href="/register">"Create one"</A></p>
+            }
+        })
+    }
 }

@@ -9,8 +9,7 @@ use leptos_router::components::A;
 use crate::api::Register;
 use crate::auth::use_auth;
 use crate::components::forms::{action_error, Field, FormError};
-use crate::components::shell::AuthFrame;
-use crate::types::SiteInfo;
+use crate::components::shell::{use_site, AuthFrame};
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
@@ -24,19 +23,28 @@ pub fn RegisterPage() -> impl IntoView {
 
 #[component]
 fn RegisterCard() -> impl IntoView {
-    if !expect_context::<SiteInfo>().open_registration {
-        return Either::Left(view! {
-            <section class="card auth-card">
-                <h1>"Registration is closed"</h1>
-                <p>"Ask an administrator to create an account for you."</p>
-                <p class="hint"><A href="/login">"Back to sign in"</A></p>
-            </section>
-        });
+    let site = use_site();
+    move || {
+        if site.get().open_registration {
+            Either::Left(view! { <RegisterForm /> })
+        } else {
+            Either::Right(view! {
+                <section class="card auth-card">
+                    <h1>"Registration is closed"</h1>
+                    <p>"Ask an administrator to create an account for you."</p>
+                    <p class="hint"><A href="/login">"Back to sign in"</A></p>
+                </section>
+            })
+        }
     }
+}
+
+#[component]
+fn RegisterForm() -> impl IntoView {
     let register = ServerAction::<Register>::new();
     use_auth().refresh_after(register);
     let error = action_error(register);
-    Either::Right(view! {
+    view! {
         <section class="card auth-card" aria-labelledby="register-title">
             <h1 id="register-title">"Create account"</h1>
             <ActionForm action=register>
@@ -51,5 +59,5 @@ fn RegisterCard() -> impl IntoView {
             </ActionForm>
             <p class="hint">"Already registered? " <A href="/login">"Sign in"</A></p>
         </section>
-    })
+    }
 }

@@ -21,8 +21,11 @@ pub fn UsersPage() -> impl IntoView {
     // Created once, here, and depending on no other resource: a resource made while the page
     // re-renders, or keyed on another resource, is serialised by the server with a value the
     // browser does not start from, and hydration fails. A regular user's 403 means "no list".
+    // Its source is constant: keyed on the actions' versions, the server render of this page
+    // sometimes never finished under load. The browser refetches after each action instead
+    // (effects run only there).
     let users = Resource::new(
-        move || (create.version().get(), toggle.version().get()),
+        || (),
         |_| async move {
             match list_users(None, None).await {
                 Ok(page) => Ok(Some(page)),
@@ -31,22 +34,35 @@ pub fn UsersPage() -> impl IntoView {
             }
         },
     );
+    Effect::new(move |seen: Option<(usize, usize)>| {
+        let now = (create.version().get(), toggle.version().get());
+        if seen.is_some_and(|seen| seen != now) {
+            users.refetch();
+        }
+        now
+    });
     view! {
         <Title text="Users" />
         <Transition fallback=loading>
-            {move || {
-                auth.current()
-                    .map(|me| {
-                        if me.is_superuser {
-                            Either::Left(view! { <UsersAdmin users create toggle /> })
-                        } else {
-                            Either::Right(view! {
-                                <h1>"Users"</h1>
-                                <p class="notice" role="alert">"You don't have access to this page"</p>
-                            })
-                        }
-                    })
-            }}
+            // Awaited, not read with `.get()`: a server render whose boundaries read the
+            // same resources with `.get()` sometimes never finished (Leptos issue #4578;
+            // seen here as /users hanging under load). Both are awaited before anything
+            // below reads them.
+            {move || Suspend::new(async move {
+                let me = auth.user.await;
+                users.track();
+                let _ = users.await;
+                me.ok().flatten().map(|me| {
+                    if me.is_superuser {
+                        Either::Left(view! { <UsersAdmin users create toggle /> })
+                    } else {
+                        Either::Right(view! {
+                            <h1>"Users"</h1>
+                            <p class="notice" role="alert">"You don't have access to this page"</p>
+                        })
+                    }
+                })
+            })}
         </Transition>
     }
 }

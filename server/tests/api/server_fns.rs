@@ -12,6 +12,7 @@ both_backends!(
     sign_in_answers_401_for_a_wrong_password_and_sets_cookies_otherwise,
     server_functions_check_permissions,
     server_functions_refuse_cross_origin_calls,
+    the_users_page_renders_on_the_server_every_time,
 );
 
 /// The URL of server function `fn_name` (`/api/create_user123…`), from the server-function
@@ -215,4 +216,51 @@ async fn server_functions_refuse_cross_origin_calls(b: Backend) {
     let own = app.address.clone();
     let (status, _, body) = call(&app, &create, Some(&cookie), Some(&own), &form).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The server render of `/users` (a page resource inside the shell's) used to stall for
+/// good now and then under load: 8 concurrent clients × 100 renders each reproduced it in
+/// most runs. Each render must answer within 10 s with the users in the HTML.
+async fn the_users_page_renders_on_the_server_every_time(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    app.create_user("dora").await;
+    let cookie = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let app = std::sync::Arc::new(app);
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        clients.spawn(async move { render_users(&app, &cookie, 100).await });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+}
+
+async fn render_users(app: &TestApp, cookie: &str, times: usize) {
+    let limit = std::time::Duration::from_secs(10);
+    for i in 0..times {
+        let render = async {
+            let resp = app
+                .client
+                .get(app.url("/users"))
+                .header(COOKIE, cookie)
+                .send()
+                .await?;
+            let status = resp.status();
+            resp.text().await.map(|html| (status, html))
+        };
+        let (status, html) = tokio::time::timeout(limit, render)
+            .await
+            .unwrap_or_else(|_| panic!("render {i} of /users took over 10 s"))
+            .unwrap();
+        assert_eq!(status, 200, "render {i}");
+        assert!(
+            html.contains("dora") && html.contains(ADMIN_USERNAME),
+            "render {i}: {html}"
+        );
+        assert!(
+            html.contains("<title>Users · "),
+            "render {i}: the site name is in the title"
+        );
+    }
 }
