@@ -47,6 +47,15 @@ impl Services {
         })
     }
 
+    /// Connects and applies pending migrations, nothing more: for the commands that are not
+    /// the server (`worker`, `enqueue`, `jobs list`, `create-superuser`), which must not
+    /// create the first superuser behind the operator's back.
+    pub async fn open(config: Config) -> anyhow::Result<Services> {
+        Db::migrate(&config.db_url).await?;
+        let db = Db::connect(&config.db_url, config.db_pool_size).await?;
+        Ok(Services::new(config, db))
+    }
+
     pub fn new(config: Config, db: Db) -> Services {
         Services {
             keys: Arc::new(TokenKeys::new(&config)),

@@ -122,9 +122,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn worker(config: Config) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(config.job_shutdown_grace_secs);
-    let started = Services::start(config).await?;
-    let services = started
-        .services
+    let services = Services::open(config)
+        .await?
         .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
     let runner = services.runner.clone().expect("with_runner starts one");
     println!("vcore worker running queues: {}", runner.queue_names().join(", "));
@@ -150,9 +149,8 @@ async fn create_superuser(
     email: String,
     password: String,
 ) -> anyhow::Result<()> {
-    let started = Services::start(config).await?;
-    let user = started
-        .services
+    let user = Services::open(config)
+        .await?
         .create_user(
             None,
             vcore_domain::users::NewUser {

@@ -60,7 +60,7 @@ pub async fn enqueue(config: Config, a: JobArgs) -> anyhow::Result<()> {
         run_at,
         unique_key: a.unique_key,
     };
-    let services = Services::start(config).await?.services;
+    let services = Services::open(config).await?;
     let job = services
         .enqueue_job_as_operator(input)
         .await
@@ -82,7 +82,7 @@ pub async fn list(
     limit: i64,
 ) -> anyhow::Result<()> {
     let page = Page::parse(None, Some(limit)).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let services = Services::start(config).await?.services;
+    let services = Services::open(config).await?;
     let (jobs, total) = services
         .list_jobs_as_operator(status.as_deref(), queue.as_deref(), page)
         .await

@@ -197,3 +197,45 @@ fn migrate_is_idempotent_and_create_superuser_works() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Only the server bootstraps the first superuser: the operator's other commands on an
+/// empty database create no account behind their back.
+#[tokio::test]
+async fn only_serve_creates_the_first_superuser() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        run(vcore(dir.path(), &[]).args(["enqueue", "--name", "n", "--type", "script", "--command", "noop"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(vcore(dir.path(), &[]).args(["jobs", "list"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(vcore(dir.path(), &[])
+        .args([
+            "create-superuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+        ])
+        .env("VCORE_PASSWORD", "root-password-1"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let url = format!("sqlite://{}", dir.path().join("vcore.db").display());
+    let db = vcore_domain::db::Db::connect(&url, 1).await.unwrap();
+    let first = vcore_domain::users::find_user(&db, 1)
+        .await
+        .unwrap()
+        .map(|u| u.username);
+    assert_eq!(
+        first,
+        Some("root".to_string()),
+        "the only account is the one asked for"
+    );
+    assert_eq!(
+        vcore_domain::users::find_user(&db, 2)
+            .await
+            .unwrap()
+            .map(|u| u.username),
+        None
+    );
+    assert!(!dir.path().join("first-superuser-password.txt").exists());
+}
