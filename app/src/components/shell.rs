@@ -5,7 +5,7 @@
 
 use leptos::either::Either;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Style, Title};
 use leptos_router::components::{Outlet, Redirect, A};
 
 use crate::api::Logout;
@@ -31,11 +31,12 @@ pub fn use_site() -> Site {
     expect_context::<Site>()
 }
 
-/// Renders `children` inside the root element that carries the accent colour, with the
-/// site facts provided as [`Site`]. The children are built once, outside any closure over
-/// the facts' resource: when the facts arrive (or are fetched again) only the title, the
-/// accent and the closures that read them update; the page, its own resources included,
-/// is never rebuilt in the middle of a render.
+/// Renders `children` inside the app's root element, with the site facts provided as
+/// [`Site`]. The page is deliberately *not* inside a `<Transition>`: on the server Leptos
+/// runs what is inside one two or three times, and a resource a page creates in there is
+/// orphaned by the extra runs (its fetch loses the request context, and the render could
+/// stall waiting on it). Only the readers of the facts wait for them: the title and the
+/// accent here, the brand name and the registration links in their own small transitions.
 #[component]
 pub fn SiteFrame(class: &'static str, children: Children) -> impl IntoView {
     let auth = use_auth();
@@ -51,26 +52,24 @@ pub fn SiteFrame(class: &'static str, children: Children) -> impl IntoView {
             })
     }));
     provide_context(site);
-    let style = move || {
-        let accent = site.get().accent;
-        (!accent.is_empty()).then(|| format!("--accent: {accent}"))
-    };
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            // The formatter gets a plain copy of the name: leptos_meta calls it when it
-            // renders <head>, after this component's reactive values may be gone.
+        <Transition>
             {move || {
-                let name = site.get().project_name;
+                let SiteInfo { project_name: name, accent, .. } = site.get();
+                // The configured accent (validated as a colour at start-up) over the theme's.
+                let accent = (!accent.is_empty())
+                    .then(|| view! { <Style>{format!(".app {{ --accent: {accent}; }}")}</Style> });
+                // The formatter gets a plain copy of the name: leptos_meta calls it when it
+                // renders <head>, after this component's reactive values may be gone.
                 view! {
                     <Title formatter=move |page: String| {
                         if page.is_empty() { name.clone() } else { format!("{page} · {name}") }
                     } />
+                    {accent}
                 }
             }}
-            <div class=format!("app {class}") style=style>
-                {children()}
-            </div>
         </Transition>
+        <div class=format!("app {class}")>{children()}</div>
     }
 }
 
@@ -115,7 +114,7 @@ fn TopBar() -> impl IntoView {
         <header class="topbar">
             <a class="brand" href="/">
                 <span class="brand-mark" aria-hidden="true"></span>
-                {move || site.get().project_name}
+                <Transition>{move || site.get().project_name}</Transition>
             </a>
             <nav aria-label="Main" class="main-nav">
                 <A href="/" exact=true>"Home"</A>

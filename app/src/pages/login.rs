@@ -47,11 +47,15 @@ pub fn LoginPage() -> impl IntoView {
 #[component]
 fn RegisterHint() -> impl IntoView {
     let site = use_site();
-    move || {
-        site.get().open_registration.then(|| {
-            view! {
-                <p class="hint">"No account yet? " <A href="/register">"Create one"</A></p>
-            }
-        })
+    view! {
+        <Transition>
+            {move || {
+                site.get().open_registration.then(|| {
+                    view! {
+                        <p class="hint">"No account yet? " <A href="/register">"Create one"</A></p>
+                    }
+                })
+            }}
+        </Transition>
     }
 }

@@ -24,18 +24,22 @@ pub fn RegisterPage() -> impl IntoView {
 #[component]
 fn RegisterCard() -> impl IntoView {
     let site = use_site();
-    move || {
-        if site.get().open_registration {
-            Either::Left(view! { <RegisterForm /> })
-        } else {
-            Either::Right(view! {
-                <section class="card auth-card">
-                    <h1>"Registration is closed"</h1>
-                    <p>"Ask an administrator to create an account for you."</p>
-                    <p class="hint"><A href="/login">"Back to sign in"</A></p>
-                </section>
-            })
-        }
+    view! {
+        <Transition>
+            {move || {
+                if site.get().open_registration {
+                    Either::Left(view! { <RegisterForm /> })
+                } else {
+                    Either::Right(view! {
+                        <section class="card auth-card">
+                            <h1>"Registration is closed"</h1>
+                            <p>"Ask an administrator to create an account for you."</p>
+                            <p class="hint"><A href="/login">"Back to sign in"</A></p>
+                        </section>
+                    })
+                }
+            }}
+        </Transition>
     }
 }
 

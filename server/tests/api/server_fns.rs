@@ -222,7 +222,11 @@ async fn server_functions_refuse_cross_origin_calls(b: Backend) {
 /// good now and then under load: 8 concurrent clients × 100 renders each reproduced it in
 /// most runs. Each render must answer within 10 s with the users in the HTML.
 async fn the_users_page_renders_on_the_server_every_time(b: Backend) {
-    let app = spawn_app(b, Opts::default()).await;
+    let opts = Opts {
+        env: vec![("ACCENT", "#0a7f5c".into())],
+        ..Default::default()
+    };
+    let app = spawn_app(b, opts).await;
     app.create_user("dora").await;
     let cookie = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
     let app = std::sync::Arc::new(app);
