@@ -71,9 +71,33 @@ diesel::table! {
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<Timestamp>,
         fence -> BigInt,
+        scheduler_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    job_schedulers (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        trigger_type -> Text,
+        repeat_every_seconds -> Nullable<BigInt>,
+        cron -> Nullable<Text>,
+        timezone -> Text,
+        job_template -> Text,
+        enabled -> Bool,
+        owner_id -> Nullable<BigInt>,
+        next_run_at -> Nullable<Timestamp>,
+        last_run_at -> Nullable<Timestamp>,
+        last_job_id -> Nullable<BigInt>,
+        run_count -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
 diesel::joinable!(jobs -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, jobs);
+diesel::joinable!(job_schedulers -> users (owner_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, jobs, job_schedulers);

@@ -5,6 +5,8 @@
 pub mod api_post;
 pub mod command;
 pub mod runner;
+pub mod schedule;
+pub mod schedulers;
 pub mod scripts;
 pub mod service;
 pub mod store;

@@ -30,6 +30,7 @@ use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{self, CommandSpec, Ended, LogLine, Output};
+use super::schedulers;
 use super::scripts::{ScriptCtx, ScriptRegistry};
 use super::store::{self, Claim, Completion, Finished, Outcome, STARVATION_EVERY};
 use super::{Job, JobKind};
@@ -125,6 +126,8 @@ struct Inner {
     jobs_stop: CancellationToken,
     /// Wakes the promoter (a delayed job or a retry was scheduled).
     promoter: Notify,
+    /// Wakes the scheduler loop (a scheduler was created or changed).
+    schedules: Notify,
     lines: broadcast::Sender<LogLine>,
     tasks: tokio_util::task::TaskTracker,
     /// One HTTP client (connection pool) for every api_post job.
@@ -173,6 +176,7 @@ impl Runner {
             stop: CancellationToken::new(),
             jobs_stop: CancellationToken::new(),
             promoter: Notify::new(),
+            schedules: Notify::new(),
             lines,
             tasks: tokio_util::task::TaskTracker::new(),
             http: reqwest::Client::builder()
@@ -192,6 +196,7 @@ impl Runner {
         inner.tasks.spawn(heartbeat(inner.clone()));
         inner.tasks.spawn(rescuer(inner.clone()));
         inner.tasks.spawn(promoter(inner.clone()));
+        inner.tasks.spawn(scheduler(inner.clone()));
         if let Some(keep) = inner.cfg.retention {
             inner.tasks.spawn(retention(inner.clone(), keep));
         }
@@ -201,14 +206,13 @@ impl Runner {
     /// Wakes the runner for a job just stored: its queue's dispatcher, or the promoter when
     /// the job waits for a later `run_at`.
     pub fn notify(&self, job: &Job) {
-        match job.status {
-            super::JobStatus::Queued => {
-                if let Some(q) = self.inner.queues.get(&job.queue) {
-                    q.notify.notify_one();
-                }
-            }
-            _ => self.inner.promoter.notify_one(),
-        }
+        wake_for(&self.inner, job);
+    }
+
+    /// Tells the scheduler loop that a scheduler was created or changed, so that a run due
+    /// sooner than it planned for is not late.
+    pub fn schedulers_changed(&self) {
+        self.inner.schedules.notify_one();
     }
 
     /// Whether a script of this name is registered.
@@ -689,6 +693,58 @@ async fn rescuer(inner: Arc<Inner>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(inner.cfg.rescue_every) => {}
+            _ = inner.stop.cancelled() => return,
+        }
+    }
+}
+
+fn wake_for(inner: &Inner, job: &Job) {
+    match job.status {
+        super::JobStatus::Queued => {
+            if let Some(q) = inner.queues.get(&job.queue) {
+                q.notify.notify_one();
+            }
+        }
+        _ => inner.promoter.notify_one(),
+    }
+}
+
+/// Fires the schedulers: the `on_start` ones once, then every due run as it comes (sleeping
+/// until the next due time, at most `idle_poll`, or until a scheduler changes). Several
+/// processes may run this on one database: `schedulers` makes each run fire once.
+async fn scheduler(inner: Arc<Inner>) {
+    let queues: Vec<String> = inner.cfg.queues.iter().map(|q| q.name.clone()).collect();
+    let made = |fired: Vec<schedulers::Fired>| {
+        for f in fired {
+            if let schedulers::Fired::Made(job) = f {
+                wake_for(&inner, &job);
+            }
+        }
+    };
+    match schedulers::fire_on_start(&inner.db, Utc::now(), &queues).await {
+        Ok(fired) => made(fired),
+        Err(e) => tracing::error!(error = %e, "firing the on_start schedulers failed"),
+    }
+    loop {
+        let woken = inner.schedules.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        match schedulers::fire_due(&inner.db, Utc::now(), &queues).await {
+            Ok(fired) => made(fired),
+            Err(e) => tracing::error!(error = %e, "firing due schedulers failed"),
+        }
+        // A run still due right after firing could not be taken (its scheduler is broken,
+        // and logged): wait the full poll rather than spin on it.
+        let wait = match schedulers::next_due(&inner.db).await {
+            Ok(Some(at)) => (at - Utc::now().naive_utc())
+                .to_std()
+                .unwrap_or(inner.cfg.idle_poll)
+                .min(inner.cfg.idle_poll),
+            _ => inner.cfg.idle_poll,
+        };
+        tokio::select! {
+            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = inner.stop.cancelled() => return,
         }
     }

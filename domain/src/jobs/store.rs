@@ -25,8 +25,8 @@ pub const STARVATION_EVERY: u64 = 8;
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = jobs)]
-struct JobRow {
-    id: i64,
+pub(super) struct JobRow {
+    pub(super) id: i64,
     name: String,
     kind: String,
     command: String,
@@ -98,7 +98,7 @@ fn now() -> NaiveDateTime {
 /// A new job's row: `queued` when it may run now, `pending` when `run_at` is later.
 #[derive(Insertable)]
 #[diesel(table_name = jobs)]
-struct NewRow {
+pub(super) struct NewRow {
     name: String,
     kind: &'static str,
     command: String,
@@ -115,7 +115,7 @@ struct NewRow {
 }
 
 impl NewRow {
-    fn new(new: &NewJob, t: NaiveDateTime) -> Self {
+    pub(super) fn new(new: &NewJob, t: NaiveDateTime) -> Self {
         let run_at = new.run_at.map(|r| r.naive_utc()).unwrap_or(t);
         let status = if run_at > t {
             JobStatus::Pending

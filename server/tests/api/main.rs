@@ -17,6 +17,7 @@
 //! - [`runner`]: the job runner: order, concurrency, retries, timeout, kill, shutdown.
 //! - [`jobs_api`]: the jobs REST API: jobs end to end (exit code, log, result), ownership,
 //!   the authorisation table, validation, kill, retry and cancel, consumers, conflicts, filters.
+//! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
 //! - [`openapi`]: the committed `openapi.json` matches what the code serves.
 //!
@@ -63,6 +64,7 @@ mod openapi;
 mod ops;
 mod pg;
 mod runner;
+mod schedulers;
 mod server_fns;
 mod users;
 mod validation;
