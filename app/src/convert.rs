@@ -187,3 +187,71 @@ impl From<vcore_domain::jobs::service::LogSlice> for JobLog {
         }
     }
 }
+
+impl From<vcore_domain::jobs::schedulers::Scheduler> for SchedulerPublic {
+    fn from(s: vcore_domain::jobs::schedulers::Scheduler) -> Self {
+        SchedulerPublic {
+            job_template: serde_json::from_str(&s.job_template).unwrap_or(serde_json::Value::Null),
+            id: s.id,
+            name: s.name,
+            description: s.description,
+            trigger_type: s.trigger_type,
+            repeat_every_seconds: s.repeat_every_seconds,
+            cron: s.cron,
+            timezone: s.timezone,
+            enabled: s.enabled,
+            owner_id: s.owner_id,
+            next_run_at: s.next_run_at.as_ref().map(rfc3339),
+            last_run_at: s.last_run_at.as_ref().map(rfc3339),
+            last_job_id: s.last_job_id,
+            run_count: s.run_count,
+            created_at: rfc3339(&s.created_at),
+            updated_at: rfc3339(&s.updated_at),
+        }
+    }
+}
+
+impl From<SchedulerCreate> for vcore_domain::jobs::scheduler_service::SchedulerInput {
+    fn from(c: SchedulerCreate) -> Self {
+        vcore_domain::jobs::scheduler_service::SchedulerInput {
+            name: c.name,
+            description: c.description,
+            trigger_type: c.trigger_type,
+            repeat_every_seconds: c.repeat_every_seconds,
+            cron: c.cron,
+            timezone: c.timezone,
+            job_template: c.job_template,
+            enabled: c.enabled,
+        }
+    }
+}
+
+impl SchedulerUpdate {
+    /// Applies the given fields to a scheduler's current definition.
+    pub fn apply(self, to: &mut vcore_domain::jobs::scheduler_service::SchedulerInput) {
+        if let Some(v) = self.name {
+            to.name = v;
+        }
+        if let Some(v) = self.description {
+            to.description = Some(v);
+        }
+        if let Some(v) = self.trigger_type {
+            to.trigger_type = v;
+        }
+        if let Some(v) = self.repeat_every_seconds {
+            to.repeat_every_seconds = Some(v);
+        }
+        if let Some(v) = self.cron {
+            to.cron = Some(v);
+        }
+        if let Some(v) = self.timezone {
+            to.timezone = Some(v);
+        }
+        if let Some(v) = self.job_template {
+            to.job_template = v;
+        }
+        if let Some(v) = self.enabled {
+            to.enabled = v;
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod api_post;
 pub mod command;
 pub mod runner;
 pub mod schedule;
+pub mod scheduler_service;
 pub mod schedulers;
 pub mod scripts;
 pub mod service;

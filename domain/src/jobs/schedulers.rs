@@ -405,3 +405,81 @@ async fn allowed_job(db: &Db, sched: &Scheduler, queues: &[String]) -> Result<Ne
     }
     Ok(job)
 }
+
+/// A page of schedulers, newest first, and the total; only `owner`'s when given.
+pub async fn list(
+    db: &Db,
+    owner: Option<i64>,
+    offset: i64,
+    limit: i64,
+) -> DomainResult<(Vec<Scheduler>, i64)> {
+    macro_rules! filtered {
+        () => {{
+            let mut q = s::table.into_boxed();
+            if let Some(o) = owner {
+                q = q.filter(s::owner_id.eq(o));
+            }
+            q
+        }};
+    }
+    Ok(crate::with_conn!(db, |conn| {
+        let total = filtered!().count().get_result(conn).await?;
+        let rows = filtered!()
+            .order(s::id.desc())
+            .offset(offset)
+            .limit(limit)
+            .select(Scheduler::as_select())
+            .load(conn)
+            .await?;
+        (rows, total)
+    }))
+}
+
+/// Replaces a scheduler's definition (validated), keeping its history (last run, count).
+/// A changed trigger or a re-enabled scheduler is due at the trigger's first time after
+/// `now`; otherwise the planned next run stands.
+pub async fn replace(
+    db: &Db,
+    current: &Scheduler,
+    new: &NewScheduler,
+    trigger: &Trigger,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<Scheduler>> {
+    let same_trigger = current.trigger_type == new.trigger_type
+        && current.repeat_every_seconds == new.repeat_every_seconds
+        && current.cron == new.cron
+        && current.timezone == new.timezone;
+    let next = if same_trigger && current.enabled && new.enabled {
+        current.next_run_at
+    } else {
+        first_due(trigger, new.enabled, now)
+    };
+    let values = (
+        s::name.eq(&new.name),
+        s::description.eq(new.description.as_deref()),
+        s::trigger_type.eq(&new.trigger_type),
+        s::repeat_every_seconds.eq(new.repeat_every_seconds),
+        s::cron.eq(new.cron.as_deref()),
+        s::timezone.eq(&new.timezone),
+        s::job_template.eq(new.job_template.to_string()),
+        s::enabled.eq(new.enabled),
+        s::next_run_at.eq(next),
+        s::updated_at.eq(naive(now)),
+    );
+    Ok(crate::with_conn!(db, |conn| {
+        diesel::update(s::table.find(current.id))
+            .set(values)
+            .returning(Scheduler::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+    }))
+}
+
+/// Deletes a scheduler (its jobs stay, unlinked). Whether it existed.
+pub async fn delete(db: &Db, id: i64) -> DomainResult<bool> {
+    let n = crate::with_conn!(db, |conn| {
+        diesel::delete(s::table.find(id)).execute(conn).await?
+    });
+    Ok(n == 1)
+}

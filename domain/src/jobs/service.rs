@@ -84,13 +84,24 @@ impl Services {
         self
     }
 
-    fn queue_names(&self) -> Vec<String> {
+    pub(crate) fn queue_names(&self) -> Vec<String> {
         self.config.job_queues.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// Where a job's output is written.
     pub fn job_log_path(&self, id: i64) -> std::path::PathBuf {
         store::log_file(&self.config.job_log_dir, id)
+    }
+
+    /// Whether the named script is for superusers only: by this process's runner, or on a
+    /// web-only node (no runner) by the built-in scripts.
+    pub(crate) fn script_is_superuser_only(&self, name: &str) -> bool {
+        match &self.runner {
+            Some(r) => r.script_is_superuser_only(name),
+            None => ScriptRegistry::with_builtins()
+                .get(name)
+                .is_some_and(|s| s.superuser_only()),
+        }
     }
 
     /// Stores a new job and wakes the runner.
@@ -102,15 +113,11 @@ impl Services {
             ));
         }
         self.check_script(&new)?;
-        if new.kind == JobKind::Script && !actor.is_superuser {
-            if let Some(r) = &self.runner {
-                if r.script_is_superuser_only(&new.command) {
-                    return Err(DomainError::Forbidden(format!(
-                        "Only superusers may run the script {:?}",
-                        new.command
-                    )));
-                }
-            }
+        if new.kind == JobKind::Script && !actor.is_superuser && self.script_is_superuser_only(&new.command) {
+            return Err(DomainError::Forbidden(format!(
+                "Only superusers may run the script {:?}",
+                new.command
+            )));
         }
         let job = store::insert(&self.db, &new).await?;
         if let Some(r) = &self.runner {

@@ -8,6 +8,7 @@ mod jobs;
 mod login;
 pub mod middleware;
 mod ops;
+mod schedulers;
 mod users;
 
 use axum::extract::FromRef;
@@ -44,7 +45,7 @@ impl FromRef<AppState> for LeptosOptions {
 #[openapi(
     info(title = "vcore API", description = "REST API of vcore: accounts, sign-in and the job queue."),
     modifiers(&BearerAuth),
-    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"))
+    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"))
 )]
 struct ApiDoc;
 
@@ -70,7 +71,8 @@ pub fn api(prefix: &str) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::<AppState>::new()
         .merge(login::router())
         .merge(users::router())
-        .merge(jobs::router());
+        .merge(jobs::router())
+        .merge(schedulers::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(prefix, api)
         .split_for_parts()

@@ -19,6 +19,9 @@ both_backends!(
     disabled_schedulers_rest_and_on_start_fires_at_start,
     templates_are_checked_like_jobs_and_owners_keep_their_rights,
     the_runner_fires_schedulers_on_its_own,
+    schedulers_over_rest_end_to_end,
+    bad_scheduler_input_names_the_field_and_changes_nothing,
+    every_scheduler_endpoint_from_every_side,
 );
 
 fn no_runner() -> Opts {
@@ -275,4 +278,325 @@ async fn the_runner_fires_schedulers_on_its_own(b: Backend) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+fn path(id: i64) -> String {
+    format!("/job-schedulers/{id}")
+}
+
+async fn scheduler_count(app: &TestApp, token: &str) -> i64 {
+    let page = assert_status(app.get("/job-schedulers/", Some(token)).await, 200).await;
+    page["count"].as_i64().unwrap()
+}
+
+async fn schedulers_over_rest_end_to_end(b: Backend) {
+    let app = spawn_app(b, no_runner()).await;
+    let admin = app.admin_token().await;
+    let body = json!({
+        "name": "nightly", "description": "every night", "trigger_type": "cron",
+        "cron": "30 2 * * *", "timezone": "Europe/Berlin",
+        "job_template": { "name": "cleanup", "type": "script", "command": "noop", "priority": "low" }
+    });
+    let created = assert_status(app.post("/job-schedulers/", Some(&admin), &body).await, 201).await;
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["enabled"], true);
+    assert_eq!(created["timezone"], "Europe/Berlin");
+    assert_eq!(created["run_count"], 0);
+    assert_eq!(created["job_template"]["command"], "noop");
+    let next: DateTime<Utc> = created["next_run_at"].as_str().unwrap().parse().unwrap();
+    let local = next.with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(local.format("%H:%M").to_string(), "02:30", "{created}");
+    assert_eq!(
+        assert_status(app.get(&path(id), Some(&admin)).await, 200).await,
+        created
+    );
+
+    // A new trigger starts afresh; fields not given stay.
+    let changed = assert_status(
+        app.put(
+            &path(id),
+            Some(&admin),
+            &json!({ "trigger_type": "repeat", "repeat_every_seconds": 3600 }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (changed["trigger_type"].as_str(), changed["cron"].as_str()),
+        (Some("repeat"), None)
+    );
+    assert_eq!(changed["description"], "every night");
+    let next: DateTime<Utc> = changed["next_run_at"].as_str().unwrap().parse().unwrap();
+    let in_an_hour = Utc::now() + Duration::seconds(3600);
+    assert!((next - in_an_hour).num_seconds().abs() < 10, "{changed}");
+
+    let off = assert_status(
+        app.post_empty(&format!("{}/toggle", path(id)), Some(&admin))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (off["enabled"].as_bool(), off["next_run_at"].as_str()),
+        (Some(false), None)
+    );
+    let on = assert_status(
+        app.post_empty(&format!("{}/toggle", path(id)), Some(&admin))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(on["enabled"], true);
+    assert!(on["next_run_at"].is_string());
+
+    assert_eq!(scheduler_count(&app, &admin).await, 1);
+    assert_status(app.delete(&path(id), Some(&admin)).await, 200).await;
+    assert_status(app.get(&path(id), Some(&admin)).await, 404).await;
+    assert_eq!(scheduler_count(&app, &admin).await, 0);
+}
+
+async fn bad_scheduler_input_names_the_field_and_changes_nothing(b: Backend) {
+    let app = spawn_app(b, no_runner()).await;
+    let admin = app.admin_token().await;
+    let base = json!({
+        "name": "s", "trigger_type": "repeat", "repeat_every_seconds": 60,
+        "job_template": { "name": "t", "type": "script", "command": "noop" }
+    });
+    let with = |k: &str, v: serde_json::Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    let template = |k: &str, v: serde_json::Value| {
+        let mut b = base.clone();
+        b["job_template"][k] = v;
+        b
+    };
+    let cases: Vec<(serde_json::Value, Vec<&str>)> = vec![
+        (
+            with("trigger_type", json!("hourly")),
+            vec!["body", "trigger_type"],
+        ),
+        (
+            with("repeat_every_seconds", json!(0)),
+            vec!["body", "repeat_every_seconds"],
+        ),
+        (
+            with("repeat_every_seconds", json!(-60)),
+            vec!["body", "repeat_every_seconds"],
+        ),
+        (
+            with("repeat_every_seconds", json!("often")),
+            vec!["body", "repeat_every_seconds"],
+        ),
+        (
+            json!({ "name": "s", "trigger_type": "cron", "cron": "61 * * * *", "job_template": base["job_template"] }),
+            vec!["body", "cron"],
+        ),
+        (
+            json!({ "name": "s", "trigger_type": "cron", "cron": "* * * *", "job_template": base["job_template"] }),
+            vec!["body", "cron"],
+        ),
+        (
+            json!({ "name": "s", "trigger_type": "cron", "job_template": base["job_template"] }),
+            vec!["body", "cron"],
+        ),
+        (
+            json!({ "name": "s", "trigger_type": "cron", "cron": "@daily", "timezone": "Mars/Olympus", "job_template": base["job_template"] }),
+            vec!["body", "timezone"],
+        ),
+        (with("name", json!("  ")), vec!["body", "name"]),
+        (with("job_template", json!([1])), vec!["body", "job_template"]),
+        (
+            template("type", json!("shell")),
+            vec!["body", "job_template", "type"],
+        ),
+        (
+            template("queue_name", json!("nope")),
+            vec!["body", "job_template", "queue_name"],
+        ),
+        (
+            template("command", json!("")),
+            vec!["body", "job_template", "command"],
+        ),
+        (with("surprise", json!(1)), vec!["body"]),
+    ];
+    for (body, loc) in cases {
+        let resp = app.post("/job-schedulers/", Some(&admin), &body).await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 422, "{body}: {text}");
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if loc.len() > 1 {
+            assert_validation_detail(&parsed, &loc);
+        }
+    }
+    assert_eq!(scheduler_count(&app, &admin).await, 0, "nothing was stored");
+    // A bad change is refused whole.
+    let s = assert_status(app.post("/job-schedulers/", Some(&admin), &base).await, 201).await;
+    let id = s["id"].as_i64().unwrap();
+    assert_422(
+        app.put(
+            &path(id),
+            Some(&admin),
+            &json!({ "cron": "bad", "trigger_type": "cron" }),
+        )
+        .await,
+        &["body", "cron"],
+    )
+    .await;
+    assert_eq!(
+        assert_status(app.get(&path(id), Some(&admin)).await, 200).await,
+        s
+    );
+    assert_422(
+        app.get(&format!("/job-schedulers/{}", "x1"), Some(&admin)).await,
+        &["path", "scheduler_id"],
+    )
+    .await;
+}
+
+async fn every_scheduler_endpoint_from_every_side(b: Backend) {
+    let app = spawn_app(b, no_runner()).await;
+    let admin = app.admin_token().await;
+    let alice = app.create_and_login("alice").await;
+    let bob = app.create_and_login("bob").await;
+    let script = json!({
+        "name": "mine", "trigger_type": "repeat", "repeat_every_seconds": 60,
+        "job_template": { "name": "t", "type": "script", "command": "noop" }
+    });
+    let command = json!({
+        "name": "cmd", "trigger_type": "repeat", "repeat_every_seconds": 60,
+        "job_template": { "name": "t", "type": "command", "command": "true" }
+    });
+    let prune = json!({
+        "name": "prune", "trigger_type": "on_start",
+        "job_template": { "name": "t", "type": "script", "command": "prune_jobs" }
+    });
+    let mut failures = Vec::new();
+    // Anonymous: 401 everywhere.
+    let own = assert_status(
+        app.post("/job-schedulers/", Some(alice.access()), &script).await,
+        201,
+    )
+    .await;
+    let id = own["id"].as_i64().unwrap();
+    for (label, resp) in [
+        ("anon list", app.get("/job-schedulers/", None).await),
+        ("anon create", app.post("/job-schedulers/", None, &script).await),
+        ("anon read", app.get(&path(id), None).await),
+        (
+            "anon update",
+            app.put(&path(id), None, &json!({ "name": "x" })).await,
+        ),
+        (
+            "anon toggle",
+            app.post_empty(&format!("{}/toggle", path(id)), None).await,
+        ),
+        ("anon delete", app.delete(&path(id), None).await),
+    ] {
+        check_cell(resp, label, 401, &mut failures).await;
+    }
+    // A regular user: scripts yes, commands and superuser scripts no.
+    check_cell(
+        app.post("/job-schedulers/", Some(alice.access()), &command).await,
+        "user command",
+        403,
+        &mut failures,
+    )
+    .await;
+    check_cell(
+        app.post("/job-schedulers/", Some(alice.access()), &prune).await,
+        "user prune_jobs",
+        403,
+        &mut failures,
+    )
+    .await;
+    check_cell(
+        app.put(
+            &path(id),
+            Some(alice.access()),
+            &json!({ "job_template": command["job_template"] }),
+        )
+        .await,
+        "user changes own to a command",
+        403,
+        &mut failures,
+    )
+    .await;
+    // Another user: 403 on alice's scheduler, and does not see it.
+    for (label, resp) in [
+        ("other read", app.get(&path(id), Some(bob.access())).await),
+        (
+            "other update",
+            app.put(&path(id), Some(bob.access()), &json!({ "name": "x" }))
+                .await,
+        ),
+        (
+            "other toggle",
+            app.post_empty(&format!("{}/toggle", path(id)), Some(bob.access()))
+                .await,
+        ),
+        ("other delete", app.delete(&path(id), Some(bob.access())).await),
+    ] {
+        check_cell(resp, label, 403, &mut failures).await;
+    }
+    assert_eq!(scheduler_count(&app, bob.access()).await, 0);
+    assert_eq!(scheduler_count(&app, alice.access()).await, 1);
+    // The owner manages their own.
+    check_cell(
+        app.put(&path(id), Some(alice.access()), &json!({ "name": "renamed" }))
+            .await,
+        "owner update",
+        200,
+        &mut failures,
+    )
+    .await;
+    check_cell(
+        app.post_empty(&format!("{}/toggle", path(id)), Some(alice.access()))
+            .await,
+        "owner toggle",
+        200,
+        &mut failures,
+    )
+    .await;
+    // A superuser: everything, everyone's.
+    check_cell(
+        app.post("/job-schedulers/", Some(&admin), &command).await,
+        "superuser command",
+        200,
+        &mut failures,
+    )
+    .await;
+    check_cell(
+        app.post("/job-schedulers/", Some(&admin), &prune).await,
+        "superuser prune_jobs",
+        200,
+        &mut failures,
+    )
+    .await;
+    check_cell(
+        app.get(&path(id), Some(&admin)).await,
+        "superuser read other's",
+        200,
+        &mut failures,
+    )
+    .await;
+    assert_eq!(scheduler_count(&app, &admin).await, 3);
+    check_cell(
+        app.delete(&path(id), Some(&admin)).await,
+        "superuser delete other's",
+        200,
+        &mut failures,
+    )
+    .await;
+    check_cell(
+        app.get(&path(id), Some(&admin)).await,
+        "deleted",
+        404,
+        &mut failures,
+    )
+    .await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1,0 +1,196 @@
+//! Who may do what with schedulers, and the checks on their input. A regular user manages
+//! their own schedulers, whose jobs run as theirs: script and api_post templates, not the
+//! superuser-only scripts. Command templates and other users' schedulers are for
+//! superusers. Every change wakes this process's scheduler loop.
+
+use chrono::Utc;
+
+use super::schedule::Trigger;
+use super::schedulers::{self, JobTemplate, NewScheduler, Scheduler};
+use super::{parse_name, JobKind};
+use crate::error::{DomainError, DomainResult};
+use crate::users::{Page, User};
+use crate::Services;
+
+/// Longest description accepted.
+pub const MAX_DESCRIPTION: usize = 2000;
+
+/// A scheduler as the API receives it (create, or a complete replacement).
+#[derive(Debug, Clone)]
+pub struct SchedulerInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub trigger_type: String,
+    pub repeat_every_seconds: Option<i64>,
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub job_template: serde_json::Value,
+    pub enabled: bool,
+}
+
+impl SchedulerInput {
+    /// The input of an existing scheduler, to apply a partial change to.
+    pub fn of(s: &Scheduler) -> DomainResult<SchedulerInput> {
+        Ok(SchedulerInput {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            trigger_type: s.trigger_type.clone(),
+            repeat_every_seconds: s.repeat_every_seconds,
+            cron: s.cron.clone(),
+            timezone: Some(s.timezone.clone()),
+            job_template: serde_json::from_str(&s.job_template).map_err(|e| {
+                DomainError::Internal(anyhow::anyhow!("scheduler {}: bad template: {e}", s.id))
+            })?,
+            enabled: s.enabled,
+        })
+    }
+}
+
+fn not_found() -> DomainError {
+    DomainError::NotFound("Scheduler not found".into())
+}
+
+impl Services {
+    /// Checks `input` for `owner` (acting as `actor`): every field, then the rights the
+    /// template needs. Returns what to store and its trigger.
+    fn check_scheduler(
+        &self,
+        actor: &User,
+        owner: Option<i64>,
+        input: SchedulerInput,
+    ) -> DomainResult<(NewScheduler, Trigger)> {
+        let name = parse_name(&input.name)?;
+        let description = input
+            .description
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty());
+        if description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION || d.contains('\0'))
+        {
+            return Err(DomainError::invalid(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION} characters, without NUL"),
+            ));
+        }
+        // Only the fields of the chosen trigger are kept.
+        let (every, cron) = match input.trigger_type.as_str() {
+            "repeat" => (input.repeat_every_seconds, None),
+            "cron" => (None, input.cron.map(|c| c.trim().to_string())),
+            _ => (None, None),
+        };
+        let trigger = Trigger::parse(
+            &input.trigger_type,
+            every,
+            cron.as_deref(),
+            input.timezone.as_deref(),
+        )?;
+        let timezone = match &trigger {
+            Trigger::Cron { tz, .. } => tz.name().to_string(),
+            _ => "UTC".to_string(),
+        };
+        if !input.job_template.is_object() {
+            return Err(DomainError::invalid("job_template", "must be a JSON object"));
+        }
+        let job = JobTemplate::parse(&input.job_template, &self.queue_names(), owner)?;
+        if job.kind == JobKind::Command && !actor.is_superuser {
+            return Err(DomainError::Forbidden(
+                "Only superusers may schedule shell commands".into(),
+            ));
+        }
+        if job.kind == JobKind::Script {
+            if self.runner.as_ref().is_some_and(|r| !r.has_script(&job.command)) {
+                return Err(DomainError::invalid(
+                    "job_template.command",
+                    format!("no script named {:?}", job.command),
+                ));
+            }
+            if !actor.is_superuser && self.script_is_superuser_only(&job.command) {
+                return Err(DomainError::Forbidden(format!(
+                    "Only superusers may run the script {:?}",
+                    job.command
+                )));
+            }
+        }
+        let new = NewScheduler {
+            name,
+            description,
+            trigger_type: input.trigger_type,
+            repeat_every_seconds: every,
+            cron,
+            timezone,
+            job_template: input.job_template,
+            enabled: input.enabled,
+            owner_id: owner,
+        };
+        Ok((new, trigger))
+    }
+
+    fn schedulers_changed(&self) {
+        if let Some(r) = &self.runner {
+            r.schedulers_changed();
+        }
+    }
+
+    pub async fn create_scheduler(&self, actor: &User, input: SchedulerInput) -> DomainResult<Scheduler> {
+        let (new, trigger) = self.check_scheduler(actor, Some(actor.id), input)?;
+        let stored = schedulers::insert(&self.db, &new, &trigger, Utc::now()).await?;
+        self.schedulers_changed();
+        tracing::info!(scheduler = stored.id, by = actor.id, "scheduler created");
+        Ok(stored)
+    }
+
+    /// A scheduler the actor may see: their own, or any for a superuser.
+    pub async fn get_scheduler(&self, actor: &User, id: i64) -> DomainResult<Scheduler> {
+        let s = schedulers::get(&self.db, id).await?.ok_or_else(not_found)?;
+        if !actor.is_superuser && s.owner_id != Some(actor.id) {
+            return Err(DomainError::Forbidden(
+                "Not enough permissions for this scheduler".into(),
+            ));
+        }
+        Ok(s)
+    }
+
+    pub async fn list_schedulers(&self, actor: &User, page: Page) -> DomainResult<(Vec<Scheduler>, i64)> {
+        let owner = (!actor.is_superuser).then_some(actor.id);
+        schedulers::list(&self.db, owner, page.offset, page.limit).await
+    }
+
+    /// Applies `change` to the scheduler's current definition and checks the result whole.
+    pub async fn update_scheduler(
+        &self,
+        actor: &User,
+        id: i64,
+        change: impl FnOnce(&mut SchedulerInput),
+    ) -> DomainResult<Scheduler> {
+        let current = self.get_scheduler(actor, id).await?;
+        let mut input = SchedulerInput::of(&current)?;
+        change(&mut input);
+        let (new, trigger) = self.check_scheduler(actor, current.owner_id, input)?;
+        let stored = schedulers::replace(&self.db, &current, &new, &trigger, Utc::now())
+            .await?
+            .ok_or_else(not_found)?;
+        self.schedulers_changed();
+        Ok(stored)
+    }
+
+    /// Enables a disabled scheduler or disables an enabled one.
+    pub async fn toggle_scheduler(&self, actor: &User, id: i64) -> DomainResult<Scheduler> {
+        let current = self.get_scheduler(actor, id).await?;
+        let stored = schedulers::set_enabled(&self.db, id, !current.enabled, Utc::now())
+            .await?
+            .ok_or_else(not_found)?;
+        self.schedulers_changed();
+        Ok(stored)
+    }
+
+    /// Deletes a scheduler; the jobs it made stay.
+    pub async fn delete_scheduler(&self, actor: &User, id: i64) -> DomainResult<()> {
+        self.get_scheduler(actor, id).await?;
+        if !schedulers::delete(&self.db, id).await? {
+            return Err(not_found());
+        }
+        tracing::info!(scheduler = id, by = actor.id, "scheduler deleted");
+        Ok(())
+    }
+}
