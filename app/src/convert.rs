@@ -124,6 +124,7 @@ impl From<&vcore_domain::jobs::Job> for JobPublic {
             run_at: rfc3339(&j.run_at),
             unique_key: j.unique_key.clone(),
             owner_id: j.owner_id,
+            scheduler_id: j.scheduler_id,
             created_at: rfc3339(&j.created_at),
             started_at: j.started_at.as_ref().map(rfc3339),
             finished_at: j.finished_at.as_ref().map(rfc3339),

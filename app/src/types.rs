@@ -190,6 +190,8 @@ pub struct JobPublic {
     pub run_at: String,
     pub unique_key: Option<String>,
     pub owner_id: Option<i64>,
+    /// The scheduler that made it, if any.
+    pub scheduler_id: Option<i64>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -368,6 +370,8 @@ pub struct JobsQuery {
     pub status: Option<String>,
     pub queue_name: Option<String>,
     pub priority: Option<String>,
+    /// Only the jobs this scheduler made.
+    pub scheduler_id: Option<i64>,
     pub offset: Option<i64>,
     pub limit: Option<i64>,
 }

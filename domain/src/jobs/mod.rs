@@ -200,6 +200,8 @@ pub struct Job {
     /// Incremented by every claim; a worker may record a result only with the value it
     /// claimed with, so a worker whose lease was rescued cannot complete the job.
     pub fence: i64,
+    /// The scheduler that made it, if any.
+    pub scheduler_id: Option<i64>,
 }
 
 /// Limits on new jobs.

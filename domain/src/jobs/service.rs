@@ -183,6 +183,7 @@ impl Services {
         status: Option<&str>,
         queue: Option<&str>,
         priority: Option<&str>,
+        scheduler_id: Option<i64>,
         page: Page,
     ) -> DomainResult<(Vec<Job>, i64)> {
         let filter = ListFilter {
@@ -190,6 +191,7 @@ impl Services {
             queue: queue.map(str::to_string),
             priority: priority.map(|p| Priority::parse("priority", p)).transpose()?,
             owner_id: (!actor.is_superuser).then_some(actor.id),
+            scheduler_id,
         };
         store::list(&self.db, &filter, page.offset, page.limit).await
     }

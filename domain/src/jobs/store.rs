@@ -50,6 +50,7 @@ pub(super) struct JobRow {
     lease_owner: Option<String>,
     lease_expires_at: Option<NaiveDateTime>,
     fence: i64,
+    scheduler_id: Option<i64>,
 }
 
 impl TryFrom<JobRow> for Job {
@@ -83,6 +84,7 @@ impl TryFrom<JobRow> for Job {
             lease_owner: r.lease_owner,
             lease_expires_at: r.lease_expires_at,
             fence: r.fence,
+            scheduler_id: r.scheduler_id,
         })
     }
 }
@@ -679,6 +681,8 @@ pub struct ListFilter {
     pub priority: Option<Priority>,
     /// Only this owner's jobs (regular users).
     pub owner_id: Option<i64>,
+    /// Only the jobs this scheduler made.
+    pub scheduler_id: Option<i64>,
 }
 
 /// A page of jobs, newest first, and the total that match.
@@ -697,6 +701,9 @@ pub async fn list(db: &Db, f: &ListFilter, offset: i64, limit: i64) -> DomainRes
             }
             if let Some(o) = f.owner_id {
                 q = q.filter(jobs::owner_id.eq(o));
+            }
+            if let Some(sid) = f.scheduler_id {
+                q = q.filter(jobs::scheduler_id.eq(sid));
             }
             q
         }};

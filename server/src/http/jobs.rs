@@ -50,6 +50,7 @@ async fn list_jobs(
             q.status.as_deref(),
             q.queue_name.as_deref(),
             q.priority.as_deref(),
+            q.scheduler_id,
             page,
         )
         .await

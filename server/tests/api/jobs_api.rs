@@ -99,6 +99,7 @@ fn assert_job_public(job: &Value) {
         "run_at",
         "unique_key",
         "owner_id",
+        "scheduler_id",
         "created_at",
         "started_at",
         "finished_at",
@@ -125,7 +126,7 @@ fn assert_job_public(job: &Value) {
     }
     assert!(job["meta"].is_object(), "meta is an object: {job}");
     assert!(job["attempts"].is_i64() && job["max_attempts"].is_i64(), "{job}");
-    for k in ["timeout_secs", "owner_id", "exit_code"] {
+    for k in ["timeout_secs", "owner_id", "scheduler_id", "exit_code"] {
         assert!(job[k].is_null() || job[k].is_i64(), "{k}: {job}");
     }
     for k in ["unique_key", "result", "error"] {

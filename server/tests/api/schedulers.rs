@@ -350,8 +350,48 @@ async fn schedulers_over_rest_end_to_end(b: Backend) {
     assert_eq!(on["enabled"], true);
     assert!(on["next_run_at"].is_string());
 
+    // The jobs it made: listed by scheduler, linked back to it.
+    let fired = schedulers::fire_on_start(&app.services.db, Utc::now(), &queues())
+        .await
+        .unwrap();
+    assert_eq!(made(&fired), 0, "not an on_start scheduler");
+    app.execute_sql(&format!(
+        "UPDATE job_schedulers SET next_run_at = '2000-01-01 00:00:00' WHERE id = {id}"
+    ))
+    .await;
+    assert_eq!(
+        made(
+            &schedulers::fire_due(&app.services.db, Utc::now(), &queues())
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    let page = assert_status(
+        app.get(&format!("/jobs/?scheduler_id={id}"), Some(&admin)).await,
+        200,
+    )
+    .await;
+    assert_eq!(page["count"], 1, "{page}");
+    assert_eq!(page["data"][0]["scheduler_id"], id);
+    assert_eq!(page["data"][0]["name"], "cleanup");
+    let other = assert_status(
+        app.get(&format!("/jobs/?scheduler_id={}", id + 1000), Some(&admin))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(other["count"], 0);
+
     assert_eq!(scheduler_count(&app, &admin).await, 1);
     assert_status(app.delete(&path(id), Some(&admin)).await, 200).await;
+    // Its job stays, unlinked.
+    let page = assert_status(app.get("/jobs/", Some(&admin)).await, 200).await;
+    assert_eq!(
+        (page["count"].as_i64(), page["data"][0]["scheduler_id"].is_null()),
+        (Some(1), true),
+        "{page}"
+    );
     assert_status(app.get(&path(id), Some(&admin)).await, 404).await;
     assert_eq!(scheduler_count(&app, &admin).await, 0);
 }
