@@ -413,10 +413,25 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
             }
             continue;
         }
-        for (job, slot) in jobs.into_iter().zip(slots) {
+        // Registered as running before their tasks start, so that a kill arriving right
+        // after the claim finds them.
+        let claimed: Vec<(Job, Arc<Running>)> = {
+            let mut running = inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            jobs.into_iter()
+                .map(|job| {
+                    let r = Arc::new(Running {
+                        cancel: inner.jobs_stop.child_token(),
+                        killed: AtomicBool::new(false),
+                    });
+                    running.insert(job.id, r.clone());
+                    (job, r)
+                })
+                .collect()
+        };
+        for ((job, running), slot) in claimed.into_iter().zip(slots) {
             let inner2 = inner.clone();
             inner.tasks.spawn(async move {
-                execute(&inner2, job).await;
+                execute(&inner2, job, running).await;
                 drop(slot);
             });
         }
@@ -434,28 +449,23 @@ fn take_free(q: &QueueState, slots: &mut Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Runs one claimed job and records how it ended.
-async fn execute(inner: &Arc<Inner>, job: Job) {
-    if inner.stop.is_cancelled() {
+async fn execute(inner: &Arc<Inner>, job: Job, running: Arc<Running>) {
+    let forget = || {
+        inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job.id);
+    };
+    if inner.stop.is_cancelled() && !running.killed.load(Ordering::SeqCst) {
         // Claimed as shutdown began: not started, so `release` hands it back. (Starting it
         // now could outlast the grace period, which has stopped counting.)
+        forget();
         return;
     }
-    let running = Arc::new(Running {
-        cancel: inner.jobs_stop.child_token(),
-        killed: AtomicBool::new(false),
-    });
-    inner
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(job.id, running.clone());
     let timeout = job.timeout_secs.map(|s| Duration::from_secs(s.max(1) as u64));
     let attempt = run_attempt(inner, &job, &running.cancel, timeout).await;
-    inner
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&job.id);
+    forget();
 
     let db = &inner.db;
     let outcome = match attempt {
