@@ -18,6 +18,8 @@ pub struct Services {
     pub(crate) throttle: Arc<Throttle>,
     /// This process's job runner, when it runs one (`serve`, `worker`).
     pub runner: Option<Runner>,
+    /// Job changes for live viewers (fed by this process's runner and services).
+    pub hub: crate::jobs::events::Hub,
 }
 
 /// What start-up did, for the caller to report.
@@ -63,6 +65,7 @@ impl Services {
             db,
             throttle: Arc::new(Throttle::default()),
             runner: None,
+            hub: crate::jobs::events::Hub::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod api_post;
 pub mod command;
+pub mod events;
 pub mod runner;
 pub mod schedule;
 pub mod scheduler_service;

@@ -30,10 +30,11 @@ use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{self, CommandSpec, Ended, LogLine, Output};
+use super::events::{EventKind, Hub};
 use super::schedulers;
 use super::scripts::{ScriptCtx, ScriptRegistry};
 use super::store::{self, Claim, Completion, Finished, Outcome, STARVATION_EVERY};
-use super::{Job, JobKind};
+use super::{Job, JobKind, JobStatus};
 use crate::db::Db;
 
 /// One queue and how many of its jobs may run at once in this process.
@@ -63,6 +64,8 @@ pub struct RunnerConfig {
     pub retention: Option<Duration>,
     /// Where the `backup_sqlite` script writes by default.
     pub backup_dir: PathBuf,
+    /// Where job changes are published for live viewers.
+    pub hub: Hub,
 }
 
 impl RunnerConfig {
@@ -88,6 +91,7 @@ impl RunnerConfig {
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(3600),
             backup_dir: log_dir.parent().unwrap_or(&log_dir).join("backups"),
+            hub: Hub::default(),
             log_dir,
             max_log_bytes: 10 * 1024 * 1024,
             retention: Some(Duration::from_secs(30 * 86_400)),
@@ -419,6 +423,7 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
             let mut running = inner.running.lock().unwrap_or_else(|p| p.into_inner());
             jobs.into_iter()
                 .map(|job| {
+                    inner.cfg.hub.job(EventKind::Status, &job);
                     let r = Arc::new(Running {
                         cancel: inner.jobs_stop.child_token(),
                         killed: AtomicBool::new(false),
@@ -471,8 +476,15 @@ async fn execute(inner: &Arc<Inner>, job: Job, running: Arc<Running>) {
     let outcome = match attempt {
         Attempt::Stopped => {
             if running.killed.load(Ordering::SeqCst) {
-                if let Err(e) = store::cancel(db, job.id, Some(job.fence), "killed").await {
-                    tracing::error!(job = job.id, error = %e, "recording the kill failed");
+                match store::cancel(db, job.id, Some(job.fence), "killed").await {
+                    Ok(true) => {
+                        inner
+                            .cfg
+                            .hub
+                            .publish(EventKind::Status, job.id, job.owner_id, JobStatus::Cancelled);
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(job = job.id, error = %e, "recording the kill failed"),
                 }
             }
             // Otherwise stopped by shutdown: `release` hands it back to the queue.
@@ -493,6 +505,7 @@ async fn execute(inner: &Arc<Inner>, job: Job, running: Arc<Running>) {
     let _ = inner.results.send(Completion {
         id: job.id,
         fence: job.fence,
+        owner_id: job.owner_id,
         outcome,
     });
 }
@@ -536,6 +549,15 @@ async fn record(inner: &Inner, batch: &[Completion]) {
         match store::finish_batch(&inner.db, batch).await {
             Ok(outcomes) => {
                 for (c, f) in batch.iter().zip(outcomes) {
+                    let status = match f {
+                        Finished::Done => Some(JobStatus::Done),
+                        Finished::Failed => Some(JobStatus::Failed),
+                        Finished::Retrying => Some(JobStatus::Pending),
+                        Finished::Stale => None,
+                    };
+                    if let Some(status) = status {
+                        inner.cfg.hub.publish(EventKind::Status, c.id, c.owner_id, status);
+                    }
                     match f {
                         Finished::Retrying => inner.promoter.notify_one(),
                         Finished::Stale => {
@@ -727,6 +749,7 @@ async fn scheduler(inner: Arc<Inner>) {
     let made = |fired: Vec<schedulers::Fired>| {
         for f in fired {
             if let schedulers::Fired::Made(job) = f {
+                inner.cfg.hub.job(EventKind::Created, &job);
                 wake_for(&inner, &job);
             }
         }

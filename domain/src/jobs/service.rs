@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::events::EventKind;
 use super::runner::{QueueConfig, Runner, RunnerConfig};
 use super::scripts::ScriptRegistry;
 use super::store::{self, Changes, ListFilter};
@@ -78,6 +79,7 @@ impl Services {
         cfg.heartbeat_every = Duration::from_secs((c.job_lease_secs / 3).max(1));
         cfg.retry_base = Duration::from_secs(c.job_retry_base_secs);
         cfg.backup_dir = c.data_dir.join("backups");
+        cfg.hub = self.hub.clone();
         cfg.retention =
             (c.job_retention_days > 0).then(|| Duration::from_secs(u64::from(c.job_retention_days) * 86_400));
         self.runner = Some(Runner::start(self.db.clone(), cfg, scripts));
@@ -120,6 +122,7 @@ impl Services {
             )));
         }
         let job = store::insert(&self.db, &new).await?;
+        self.hub.job(EventKind::Created, &job);
         if let Some(r) = &self.runner {
             r.notify(&job);
         }
@@ -146,6 +149,7 @@ impl Services {
         let new = NewJob::parse(input, &self.queue_names(), None)?;
         self.check_script(&new)?;
         let job = store::insert(&self.db, &new).await?;
+        self.hub.job(EventKind::Created, &job);
         if let Some(r) = &self.runner {
             r.notify(&job);
         }
@@ -232,13 +236,14 @@ impl Services {
 
     /// Deletes a job that is not running (409 for a running one: kill it first).
     pub async fn delete_job(&self, actor: &User, id: i64) -> DomainResult<()> {
-        self.get_job(actor, id).await?;
+        let job = self.get_job(actor, id).await?;
         if !store::delete(&self.db, id).await? {
             return Err(DomainError::Conflict(format!(
                 "job {id} is running; kill it first"
             )));
         }
         let _ = tokio::fs::remove_file(self.job_log_path(id)).await;
+        self.hub.publish(EventKind::Deleted, id, job.owner_id, job.status);
         tracing::info!(job = id, by = actor.id, "job deleted");
         Ok(())
     }
@@ -257,6 +262,7 @@ impl Services {
         match target {
             JobStatus::Queued => {
                 let retried = store::retry(&self.db, id).await?.ok_or_else(refused)?;
+                self.hub.job(EventKind::Status, &retried);
                 if let Some(r) = &self.runner {
                     r.notify(&retried);
                 }
@@ -266,6 +272,8 @@ impl Services {
                 if !store::cancel(&self.db, id, None, "cancelled").await? {
                     return Err(refused());
                 }
+                self.hub
+                    .publish(EventKind::Status, id, job.owner_id, JobStatus::Cancelled);
                 self.get_job(actor, id).await
             }
             _ => Err(refused()),
@@ -278,13 +286,19 @@ impl Services {
         let job = self.get_job(actor, id).await?;
         match job.status {
             JobStatus::Pending | JobStatus::Queued => {
-                store::cancel(&self.db, id, None, "killed").await?;
+                if store::cancel(&self.db, id, None, "killed").await? {
+                    self.hub
+                        .publish(EventKind::Status, id, job.owner_id, JobStatus::Cancelled);
+                }
             }
             JobStatus::Running => {
                 let local = self.runner.as_ref().is_some_and(|r| r.kill(id));
                 if !local {
                     // Held by another process: fence it off; its result will not be recorded.
-                    store::cancel(&self.db, id, Some(job.fence), "killed").await?;
+                    if store::cancel(&self.db, id, Some(job.fence), "killed").await? {
+                        self.hub
+                            .publish(EventKind::Status, id, job.owner_id, JobStatus::Cancelled);
+                    }
                 }
                 // Give the worker a moment to stop the process and record the kill.
                 for _ in 0..250 {

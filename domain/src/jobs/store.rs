@@ -345,6 +345,8 @@ pub async fn finish(db: &Db, id: i64, fence: i64, outcome: &Outcome) -> DomainRe
 pub struct Completion {
     pub id: i64,
     pub fence: i64,
+    /// The job's owner (for the live events; not written).
+    pub owner_id: Option<i64>,
     pub outcome: Outcome,
 }
 

@@ -20,6 +20,7 @@ both_backends!(
     a_script_jobs_result_is_its_output,
     regular_users_run_scripts_and_see_only_their_own_jobs,
     maintenance_scripts_are_for_superusers_and_do_their_work,
+    the_hub_reports_each_change_of_a_job_in_order,
     every_jobs_endpoint_from_every_side,
     bad_job_input_names_the_field_and_changes_nothing,
     a_killed_job_ends_cancelled,
@@ -501,6 +502,70 @@ async fn maintenance_scripts_are_for_superusers_and_do_their_work(b: Backend) {
                 "{failed}"
             );
         }
+    }
+}
+
+/// The live-event hub (what the WebSocket endpoint will serve) sees a job's whole life, in
+/// order, with its owner: stored, running, done; a killed one ends cancelled; a deleted one
+/// is reported deleted.
+async fn the_hub_reports_each_change_of_a_job_in_order(b: Backend) {
+    use vcore_domain::jobs::events::{EventKind, Resume};
+    let app = spawn_app(b, Opts::default()).await;
+    let alice = app.create_and_login("alice").await;
+    let (resume, mut rx) = app.services.hub.subscribe(None);
+    assert_eq!(resume, Resume::Fresh);
+    type Seen = (u64, EventKind, i64, Option<i64>, String);
+    async fn next_event(
+        rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<vcore_domain::jobs::events::JobEvent>>,
+        what: &str,
+    ) -> Seen {
+        let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no event for {what} within 10 s"))
+            .unwrap();
+        (
+            e.seq,
+            e.event,
+            e.job_id,
+            e.owner_id,
+            e.status.as_str().to_string(),
+        )
+    }
+    let job = create(&app, alice.access(), script("echo", "echo", json!({ "x": 1 }))).await;
+    let id = id_of(&job);
+    let a = next_event(&mut rx, "created").await;
+    let b2 = next_event(&mut rx, "running").await;
+    let c = next_event(&mut rx, "done").await;
+    assert_eq!(
+        (a.1, a.2, a.3, a.4.as_str()),
+        (EventKind::Created, id, Some(alice.id), "queued")
+    );
+    assert_eq!((b2.1, b2.2, b2.4.as_str()), (EventKind::Status, id, "running"));
+    assert_eq!(
+        (c.1, c.2, c.3, c.4.as_str()),
+        (EventKind::Status, id, Some(alice.id), "done")
+    );
+    assert!(a.0 < b2.0 && b2.0 < c.0, "in sequence order: {a:?} {b2:?} {c:?}");
+
+    let nap = create(
+        &app,
+        alice.access(),
+        script("nap", "sleep", json!({ "seconds": 30 })),
+    )
+    .await;
+    assert_eq!(next_event(&mut rx, "created").await.4, "queued");
+    assert_eq!(next_event(&mut rx, "running").await.4, "running");
+    assert_status(kill(&app, alice.access(), id_of(&nap)).await, 200).await;
+    let killed = next_event(&mut rx, "cancelled").await;
+    assert_eq!((killed.2, killed.4.as_str()), (id_of(&nap), "cancelled"));
+
+    assert_status(app.delete(&job_path(id), Some(alice.access())).await, 200).await;
+    let gone = next_event(&mut rx, "deleted").await;
+    assert_eq!((gone.1, gone.2), (EventKind::Deleted, id));
+    // A viewer that saw the first event resumes with everything after it.
+    match app.services.hub.subscribe(Some(a.0)).0 {
+        Resume::Replay(es) => assert_eq!(es.len(), 6, "{es:?}"),
+        other => panic!("expected a replay, got {other:?}"),
     }
 }
 
