@@ -10,6 +10,7 @@ pub mod middleware;
 mod ops;
 mod schedulers;
 mod users;
+mod ws;
 
 use axum::extract::FromRef;
 use axum::http::StatusCode;
@@ -89,7 +90,11 @@ pub fn router(prefix: &str) -> Router<AppState> {
     let (api, doc) = api(prefix);
     // Unknown API paths answer JSON, not the web app's HTML 404 page.
     let not_found = || async { error::detail(StatusCode::NOT_FOUND, "Not Found") };
-    api.route(&format!("{prefix}/{{*rest}}"), axum::routing::any(not_found))
-        .merge(SwaggerUi::new("/docs").url(format!("{prefix}/openapi.json"), doc))
-        .merge(ops::router())
+    api.route(
+        &format!("{prefix}/ws/job-queue"),
+        axum::routing::get(ws::job_queue),
+    )
+    .route(&format!("{prefix}/{{*rest}}"), axum::routing::any(not_found))
+    .merge(SwaggerUi::new("/docs").url(format!("{prefix}/openapi.json"), doc))
+    .merge(ops::router())
 }

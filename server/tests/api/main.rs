@@ -19,6 +19,7 @@
 //!   the authorisation table, validation, kill, retry and cancel, consumers, conflicts, filters.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
+//! - [`ws`]: the live job-queue WebSocket: refusals, per-user events, resume.
 //! - [`openapi`]: the committed `openapi.json` matches what the code serves.
 //!
 //! Every behaviour test is written once as `async fn name(b: Backend)` and runs on both
@@ -68,3 +69,4 @@ mod schedulers;
 mod server_fns;
 mod users;
 mod validation;
+mod ws;

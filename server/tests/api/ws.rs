@@ -1,0 +1,168 @@
+//! `WS /api/v1/ws/job-queue` with a real WebSocket client: anonymous and bad tokens refused
+//! before the upgrade, the three ways to authenticate, each user seeing only their jobs'
+//! changes (a superuser all), and resuming after a reconnect.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::helpers::*;
+
+both_backends!(
+    anonymous_and_bad_credentials_are_refused,
+    each_user_sees_only_their_jobs_and_can_resume,
+);
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn ws_url(app: &TestApp, query: &str) -> String {
+    format!("ws://127.0.0.1:{}/api/v1/ws/job-queue{query}", app.port)
+}
+
+async fn connect(url: &str, header: Option<(&str, String)>) -> Result<Socket, WsError> {
+    let mut req = url.into_client_request().unwrap();
+    if let Some((k, v)) = header {
+        req.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
+}
+
+/// The next JSON message (pings are skipped), within 10 s.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the connection is open")
+            .expect("a valid frame");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Nothing arrives within `wait` (apart from pings).
+async fn quiet(socket: &mut Socket, wait: Duration) {
+    if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(wait, socket.next()).await {
+        panic!("expected nothing, got {t}");
+    }
+}
+
+fn status_of(resp: &WsError) -> Option<u16> {
+    match resp {
+        WsError::Http(r) => Some(r.status().as_u16()),
+        _ => None,
+    }
+}
+
+async fn anonymous_and_bad_credentials_are_refused(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let err = connect(&ws_url(&app, ""), None)
+        .await
+        .expect_err("anonymous is refused");
+    assert_eq!(status_of(&err), Some(401), "{err:?}");
+    let err = connect(&ws_url(&app, "?token=not-a-token"), None)
+        .await
+        .expect_err("a bad token is refused");
+    assert_eq!(status_of(&err), Some(401), "{err:?}");
+    let err = connect(&ws_url(&app, ""), Some(("authorization", "Bearer x.y.z".into())))
+        .await
+        .expect_err("a bad bearer is refused");
+    assert_eq!(status_of(&err), Some(401), "{err:?}");
+    // Bad parameters: 422 naming them, before any upgrade.
+    let admin = app.admin_token().await;
+    let err = connect(&ws_url(&app, &format!("?token={admin}&since=soon")), None)
+        .await
+        .expect_err("a bad since is refused");
+    assert_eq!(status_of(&err), Some(422), "{err:?}");
+}
+
+async fn each_user_sees_only_their_jobs_and_can_resume(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let alice = app.create_and_login("alice").await;
+    let bob = app.create_and_login("bob").await;
+    // Three ways in: query token, bearer header, session cookie.
+    let mut a = connect(&ws_url(&app, &format!("?token={}", alice.access())), None)
+        .await
+        .unwrap();
+    let mut bo = connect(
+        &ws_url(&app, ""),
+        Some(("authorization", format!("Bearer {}", bob.access()))),
+    )
+    .await
+    .unwrap();
+    let mut su = connect(
+        &ws_url(&app, ""),
+        Some(("cookie", format!("vcore_access={admin}"))),
+    )
+    .await
+    .unwrap();
+    for s in [&mut a, &mut bo, &mut su] {
+        let hello = next(s).await;
+        assert_eq!(
+            (hello["type"].as_str(), hello["resume"].as_str()),
+            (Some("hello"), Some("fresh")),
+            "{hello}"
+        );
+    }
+
+    let body = json!({ "name": "hers", "type": "script", "command": "echo", "meta": {} });
+    let job = assert_status(app.post("/jobs/", Some(alice.access()), &body).await, 201).await;
+    let id = id_of(&job);
+    let mut seen = Vec::new();
+    for s in [&mut a, &mut su] {
+        let mut statuses = Vec::new();
+        let mut first_seq = 0;
+        while statuses.last().map(String::as_str) != Some("done") {
+            let m = next(s).await;
+            assert_eq!(
+                (m["type"].as_str(), m["job_id"].as_i64()),
+                (Some("job"), Some(id)),
+                "{m}"
+            );
+            assert!(m.get("owner_id").is_none(), "owners are not sent: {m}");
+            if first_seq == 0 {
+                first_seq = m["seq"].as_u64().unwrap();
+            }
+            statuses.push(m["status"].as_str().unwrap().to_string());
+        }
+        assert_eq!(statuses, ["queued", "running", "done"]);
+        seen.push(first_seq);
+    }
+    // Bob sees nothing of Alice's job.
+    quiet(&mut bo, Duration::from_millis(500)).await;
+
+    // Alice reconnects after her first event: the rest is replayed.
+    a.close(None).await.unwrap();
+    let mut again = connect(
+        &ws_url(&app, &format!("?token={}&since={}", alice.access(), seen[0])),
+        None,
+    )
+    .await
+    .unwrap();
+    let hello = next(&mut again).await;
+    assert_eq!(hello["resume"], "replay", "{hello}");
+    let replayed: Vec<String> = [next(&mut again).await, next(&mut again).await]
+        .iter()
+        .map(|m| m["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(replayed, ["running", "done"]);
+    // A position this server never gave out: told to resync.
+    let mut lost = connect(
+        &ws_url(&app, &format!("?token={}&since=999999", alice.access())),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(next(&mut lost).await["resume"], "gap");
+    assert_eq!(next(&mut lost).await["type"], "resync");
+}
