@@ -11,9 +11,16 @@
 //! - `{"type":"resync","reason":…}` when events were lost (a resume too old, or this client
 //!   too slow): reload `GET /jobs/`, then carry on from the next events.
 //!
+//! - `{"type":"log","job_id":…,"stream":"stdout"|"stderr","line":…}` for subscribed jobs;
+//! - `{"type":"subscribed"|"unsubscribed","job_id":…}`, `{"type":"error","detail":…}`.
+//!
+//! Client → server: `{"type":"subscribe_logs","job_id":N}` (a job the user may see; its
+//! command output from then on, as this process runs it) and `{"type":"unsubscribe_logs",…}`.
+//!
 //! Resume: connect with `?since=<last seq seen>` to get what was missed first.
 //! A ping goes out every 20 s; the connection closes when the client does.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -24,6 +31,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use vcore_app::types::AppError;
+use vcore_domain::jobs::command::LogLine;
 use vcore_domain::jobs::events::{JobEvent, Resume};
 use vcore_domain::session_http;
 use vcore_domain::users::User;
@@ -103,19 +111,31 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    // Output lines exist only where the runner is (this process, if it runs one).
+    let mut lines = svc.runner.as_ref().map(|r| r.subscribe_lines());
+    let mut logs: HashSet<i64> = HashSet::new();
     loop {
         let out = tokio::select! {
+            line = next_line(&mut lines) => match line {
+                Ok(l) if logs.contains(&l.job_id) => text(json!({ "type": "log", "job_id": l.job_id, "stream": l.stream, "line": l.line })),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(n)) if !logs.is_empty() => {
+                    text(json!({ "type": "resync", "reason": format!("{n} log lines were dropped: this client fell behind") }))
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => { lines = None; continue }
+            },
             event = rx.recv() => match event {
                 Ok(e) if visible(&me, &e) => job_message(&e),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => {
-                    let msg = json!({ "type": "resync", "reason": format!("{n} events were dropped: this client fell behind") });
-                    WsMessage::Text(msg.to_string().into())
+                    text(json!({ "type": "resync", "reason": format!("{n} events were dropped: this client fell behind") }))
                 }
                 Err(RecvError::Closed) => return,
             },
             incoming = socket.recv() => match incoming {
-                // Pongs and anything else the client says are ignored; a close ends it.
+                Some(Ok(WsMessage::Text(t))) => request(&svc, &me, &t, &mut logs).await,
+                // Pongs and binary frames are ignored; a close ends it.
                 Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => return,
                 Some(Ok(_)) => continue,
             },
@@ -123,6 +143,48 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
         };
         if socket.send(out).await.is_err() {
             return;
+        }
+    }
+}
+
+fn text(v: serde_json::Value) -> WsMessage {
+    WsMessage::Text(v.to_string().into())
+}
+
+/// The next output line, or never when this process runs no jobs.
+async fn next_line(
+    lines: &mut Option<tokio::sync::broadcast::Receiver<LogLine>>,
+) -> Result<LogLine, RecvError> {
+    match lines {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Request {
+    SubscribeLogs { job_id: i64 },
+    UnsubscribeLogs { job_id: i64 },
+}
+
+/// Answers one client message.
+async fn request(svc: &Services, me: &User, raw: &str, logs: &mut HashSet<i64>) -> WsMessage {
+    let req: Request = match serde_json::from_str(raw) {
+        Ok(r) => r,
+        Err(e) => return text(json!({ "type": "error", "detail": format!("unknown message: {e}") })),
+    };
+    match req {
+        Request::SubscribeLogs { job_id } => match svc.get_job(me, job_id).await {
+            Ok(_) => {
+                logs.insert(job_id);
+                text(json!({ "type": "subscribed", "job_id": job_id }))
+            }
+            Err(e) => text(json!({ "type": "error", "job_id": job_id, "detail": e.to_string() })),
+        },
+        Request::UnsubscribeLogs { job_id } => {
+            logs.remove(&job_id);
+            text(json!({ "type": "unsubscribed", "job_id": job_id }))
         }
     }
 }

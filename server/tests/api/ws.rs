@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -14,6 +14,7 @@ use crate::helpers::*;
 both_backends!(
     anonymous_and_bad_credentials_are_refused,
     each_user_sees_only_their_jobs_and_can_resume,
+    log_lines_stream_to_subscribers_who_may_see_the_job,
 );
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -165,4 +166,61 @@ async fn each_user_sees_only_their_jobs_and_can_resume(b: Backend) {
     .unwrap();
     assert_eq!(next(&mut lost).await["resume"], "gap");
     assert_eq!(next(&mut lost).await["type"], "resync");
+}
+
+async fn log_lines_stream_to_subscribers_who_may_see_the_job(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let bob = app.create_and_login("bob").await;
+    let mut su = connect(&ws_url(&app, &format!("?token={admin}")), None)
+        .await
+        .unwrap();
+    let mut bo = connect(&ws_url(&app, &format!("?token={}", bob.access())), None)
+        .await
+        .unwrap();
+    next(&mut su).await;
+    next(&mut bo).await;
+    // Prints after a pause, so that the subscription is in place first.
+    let body = json!({ "name": "talk", "type": "command", "command": "sleep 1; echo hello; echo oops >&2; echo world" });
+    let job = assert_status(app.post("/jobs/", Some(&admin), &body).await, 201).await;
+    let id = id_of(&job);
+    let sub = json!({ "type": "subscribe_logs", "job_id": id }).to_string();
+    su.send(Message::Text(sub.clone().into())).await.unwrap();
+    bo.send(Message::Text(sub.into())).await.unwrap();
+
+    let mut lines = Vec::new();
+    let mut subscribed = false;
+    while lines.len() < 3 {
+        let m = next(&mut su).await;
+        match m["type"].as_str() {
+            Some("subscribed") => subscribed = m["job_id"] == id,
+            Some("log") => {
+                assert_eq!(m["job_id"], id);
+                lines.push(format!(
+                    "{}:{}",
+                    m["stream"].as_str().unwrap(),
+                    m["line"].as_str().unwrap()
+                ));
+            }
+            Some("job") => {}
+            other => panic!("unexpected {other:?}: {m}"),
+        }
+    }
+    assert!(subscribed);
+    lines.sort();
+    assert_eq!(lines, ["stderr:oops", "stdout:hello", "stdout:world"]);
+
+    // Bob may not see the job: an error, and no lines.
+    let refused = next(&mut bo).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["job_id"].as_i64()),
+        (Some("error"), Some(id)),
+        "{refused}"
+    );
+    quiet(&mut bo, Duration::from_millis(300)).await;
+    // Nonsense gets an error, not a closed connection.
+    bo.send(Message::Text("{\"type\":\"dance\"}".into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut bo).await["type"], "error");
 }
