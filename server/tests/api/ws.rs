@@ -15,6 +15,7 @@ both_backends!(
     anonymous_and_bad_credentials_are_refused,
     each_user_sees_only_their_jobs_and_can_resume,
     log_lines_stream_to_subscribers_who_may_see_the_job,
+    a_client_that_falls_behind_is_told_to_resync,
 );
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -223,4 +224,38 @@ async fn log_lines_stream_to_subscribers_who_may_see_the_job(b: Backend) {
         .await
         .unwrap();
     assert_eq!(next(&mut bo).await["type"], "error");
+}
+
+/// A client that stops reading does not hold anything up: the server drops what it cannot
+/// deliver and tells the client to resync. (Events are published straight into the hub, as
+/// fast as it takes them.)
+async fn a_client_that_falls_behind_is_told_to_resync(b: Backend) {
+    use vcore_domain::jobs::events::EventKind;
+    use vcore_domain::jobs::JobStatus;
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let mut slow = connect(&ws_url(&app, &format!("?token={admin}")), None)
+        .await
+        .unwrap();
+    next(&mut slow).await;
+    let started = std::time::Instant::now();
+    for id in 0..200_000 {
+        app.services
+            .hub
+            .publish(EventKind::Status, id, None, JobStatus::Running);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "publishing never waits for the client"
+    );
+    let mut received = 0;
+    loop {
+        let m = next(&mut slow).await;
+        match m["type"].as_str() {
+            Some("job") => received += 1,
+            Some("resync") => break,
+            other => panic!("unexpected {other:?}: {m}"),
+        }
+        assert!(received < 200_000, "all events delivered and no resync");
+    }
 }
