@@ -98,20 +98,7 @@ impl Services {
                 "Only superusers may schedule shell commands".into(),
             ));
         }
-        if job.kind == JobKind::Script {
-            if self.runner.as_ref().is_some_and(|r| !r.has_script(&job.command)) {
-                return Err(DomainError::invalid(
-                    "job_template.command",
-                    format!("no script named {:?}", job.command),
-                ));
-            }
-            if !actor.is_superuser && self.script_is_superuser_only(&job.command) {
-                return Err(DomainError::Forbidden(format!(
-                    "Only superusers may run the script {:?}",
-                    job.command
-                )));
-            }
-        }
+        self.check_script(Some(actor), &job, "job_template.command")?;
         let new = NewScheduler {
             name,
             description,

@@ -135,6 +135,39 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
+/// The columns a scheduler's definition sets, when stored and when replaced.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = s, treat_none_as_null = true)]
+struct Definition<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    trigger_type: &'a str,
+    repeat_every_seconds: Option<i64>,
+    cron: Option<&'a str>,
+    timezone: &'a str,
+    job_template: String,
+    enabled: bool,
+    next_run_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+}
+
+impl<'a> Definition<'a> {
+    fn of(new: &'a NewScheduler, next_run_at: Option<NaiveDateTime>, now: NaiveDateTime) -> Self {
+        Definition {
+            name: &new.name,
+            description: new.description.as_deref(),
+            trigger_type: &new.trigger_type,
+            repeat_every_seconds: new.repeat_every_seconds,
+            cron: new.cron.as_deref(),
+            timezone: &new.timezone,
+            job_template: new.job_template.to_string(),
+            enabled: new.enabled,
+            next_run_at,
+            updated_at: now,
+        }
+    }
+}
+
 /// The first due time after `now` for a scheduler being stored or enabled.
 fn first_due(trigger: &Trigger, enabled: bool, now: DateTime<Utc>) -> Option<NaiveDateTime> {
     enabled.then(|| trigger.next_after(now)).flatten().map(naive)
@@ -149,18 +182,9 @@ pub async fn insert(
 ) -> DomainResult<Scheduler> {
     let t = naive(now);
     let values = (
-        s::name.eq(&new.name),
-        s::description.eq(new.description.as_deref()),
-        s::trigger_type.eq(&new.trigger_type),
-        s::repeat_every_seconds.eq(new.repeat_every_seconds),
-        s::cron.eq(new.cron.as_deref()),
-        s::timezone.eq(&new.timezone),
-        s::job_template.eq(new.job_template.to_string()),
-        s::enabled.eq(new.enabled),
+        Definition::of(new, first_due(trigger, new.enabled, now), t),
         s::owner_id.eq(new.owner_id),
-        s::next_run_at.eq(first_due(trigger, new.enabled, now)),
         s::created_at.eq(t),
-        s::updated_at.eq(t),
     );
     Ok(crate::with_conn!(db, |conn| {
         diesel::insert_into(s::table)
@@ -454,18 +478,7 @@ pub async fn replace(
     } else {
         first_due(trigger, new.enabled, now)
     };
-    let values = (
-        s::name.eq(&new.name),
-        s::description.eq(new.description.as_deref()),
-        s::trigger_type.eq(&new.trigger_type),
-        s::repeat_every_seconds.eq(new.repeat_every_seconds),
-        s::cron.eq(new.cron.as_deref()),
-        s::timezone.eq(&new.timezone),
-        s::job_template.eq(new.job_template.to_string()),
-        s::enabled.eq(new.enabled),
-        s::next_run_at.eq(next),
-        s::updated_at.eq(naive(now)),
-    );
+    let values = Definition::of(new, next, naive(now));
     Ok(crate::with_conn!(db, |conn| {
         diesel::update(s::table.find(current.id))
             .set(values)

@@ -100,9 +100,13 @@ impl Services {
     pub(crate) fn script_is_superuser_only(&self, name: &str) -> bool {
         match &self.runner {
             Some(r) => r.script_is_superuser_only(name),
-            None => ScriptRegistry::with_builtins()
-                .get(name)
-                .is_some_and(|s| s.superuser_only()),
+            None => {
+                static BUILTINS: std::sync::OnceLock<ScriptRegistry> = std::sync::OnceLock::new();
+                BUILTINS
+                    .get_or_init(ScriptRegistry::with_builtins)
+                    .get(name)
+                    .is_some_and(|s| s.superuser_only())
+            }
         }
     }
 
@@ -114,13 +118,7 @@ impl Services {
                 "Only superusers may run shell commands".into(),
             ));
         }
-        self.check_script(&new)?;
-        if new.kind == JobKind::Script && !actor.is_superuser && self.script_is_superuser_only(&new.command) {
-            return Err(DomainError::Forbidden(format!(
-                "Only superusers may run the script {:?}",
-                new.command
-            )));
-        }
+        self.check_script(Some(actor), &new, "command")?;
         let job = store::insert(&self.db, &new).await?;
         self.hub.job(EventKind::Created, &job);
         if let Some(r) = &self.runner {
@@ -130,24 +128,33 @@ impl Services {
     }
 
     /// A script job must name a registered script (checked where this process knows the
-    /// registry; a web-only node without a runner accepts the name as it is).
-    fn check_script(&self, new: &NewJob) -> DomainResult<()> {
-        match &self.runner {
-            Some(r) if new.kind == JobKind::Script && !r.has_script(&new.command) => {
-                let names: Vec<_> = r.scripts().into_iter().map(|(n, _)| n).collect();
-                Err(DomainError::invalid(
-                    "command",
-                    format!("no script named {:?}; scripts: {}", new.command, names.join(", ")),
-                ))
-            }
-            _ => Ok(()),
+    /// registry; a web-only node without a runner accepts the name as it is), and a
+    /// superuser-only script needs a superuser `actor` (`None`: the operator's CLI). `field`
+    /// names the command in a 422.
+    pub(crate) fn check_script(&self, actor: Option<&User>, new: &NewJob, field: &str) -> DomainResult<()> {
+        if new.kind != JobKind::Script {
+            return Ok(());
         }
+        if let Some(r) = self.runner.as_ref().filter(|r| !r.has_script(&new.command)) {
+            let names: Vec<_> = r.scripts().into_iter().map(|(n, _)| n).collect();
+            return Err(DomainError::invalid(
+                field,
+                format!("no script named {:?}; scripts: {}", new.command, names.join(", ")),
+            ));
+        }
+        if actor.is_some_and(|a| !a.is_superuser) && self.script_is_superuser_only(&new.command) {
+            return Err(DomainError::Forbidden(format!(
+                "Only superusers may run the script {:?}",
+                new.command
+            )));
+        }
+        Ok(())
     }
 
     /// Stores a new job on behalf of the operator (the CLI): no owner, any type.
     pub async fn enqueue_job_as_operator(&self, input: JobInput) -> DomainResult<Job> {
         let new = NewJob::parse(input, &self.queue_names(), None)?;
-        self.check_script(&new)?;
+        self.check_script(None, &new, "command")?;
         let job = store::insert(&self.db, &new).await?;
         self.hub.job(EventKind::Created, &job);
         if let Some(r) = &self.runner {

@@ -266,8 +266,31 @@ pub enum Finished {
     Stale,
 }
 
-/// Records the end of an attempt, fenced.
+/// Records the end of an attempt, fenced. A success is written as a batch of one
+/// (see [`finish_batch`]); a failure goes back to `pending` while attempts remain, else ends
+/// `failed`.
 pub async fn finish(db: &Db, id: i64, fence: i64, outcome: &Outcome) -> DomainResult<Finished> {
+    let (error, exit_code, retry_at) = match outcome {
+        Outcome::Done { result, exit_code } => {
+            let done = DoneRow {
+                id,
+                fence,
+                result: result.clone(),
+                exit_code: *exit_code,
+            };
+            let recorded = finish_done(db, vec![done]).await?;
+            return Ok(if recorded.contains(&id) {
+                Finished::Done
+            } else {
+                Finished::Stale
+            });
+        }
+        Outcome::Failed {
+            error,
+            exit_code,
+            retry_at,
+        } => (error, exit_code, retry_at),
+    };
     let t = now();
     let held = jobs::id
         .eq(id)
@@ -278,63 +301,37 @@ pub async fn finish(db: &Db, id: i64, fence: i64, outcome: &Outcome) -> DomainRe
         jobs::lease_expires_at.eq(None::<NaiveDateTime>),
     );
     Ok(crate::with_conn!(db, |conn| {
-        match outcome {
-            Outcome::Done { result, exit_code } => {
-                let n = diesel::update(jobs::table.filter(held))
-                    .set((
-                        jobs::status.eq(JobStatus::Done.as_str()),
-                        jobs::finished_at.eq(t),
-                        jobs::result.eq(result.as_deref()),
-                        jobs::exit_code.eq(exit_code),
-                        jobs::error.eq(None::<String>),
-                        lease_cleared,
-                    ))
-                    .execute(conn)
-                    .await?;
-                if n == 1 {
-                    Finished::Done
-                } else {
-                    Finished::Stale
-                }
-            }
-            Outcome::Failed {
-                error,
-                exit_code,
-                retry_at,
-            } => {
-                let retried = diesel::update(
-                    jobs::table
-                        .filter(held)
-                        .filter(jobs::attempts.lt(jobs::max_attempts)),
-                )
+        let retried = diesel::update(
+            jobs::table
+                .filter(held)
+                .filter(jobs::attempts.lt(jobs::max_attempts)),
+        )
+        .set((
+            jobs::status.eq(JobStatus::Pending.as_str()),
+            jobs::run_at.eq(retry_at),
+            jobs::error.eq(error),
+            jobs::exit_code.eq(exit_code),
+            lease_cleared.clone(),
+        ))
+        .execute(conn)
+        .await?;
+        if retried == 1 {
+            Finished::Retrying
+        } else {
+            let n = diesel::update(jobs::table.filter(held))
                 .set((
-                    jobs::status.eq(JobStatus::Pending.as_str()),
-                    jobs::run_at.eq(retry_at),
+                    jobs::status.eq(JobStatus::Failed.as_str()),
+                    jobs::finished_at.eq(t),
                     jobs::error.eq(error),
                     jobs::exit_code.eq(exit_code),
-                    lease_cleared.clone(),
+                    lease_cleared,
                 ))
                 .execute(conn)
                 .await?;
-                if retried == 1 {
-                    Finished::Retrying
-                } else {
-                    let n = diesel::update(jobs::table.filter(held))
-                        .set((
-                            jobs::status.eq(JobStatus::Failed.as_str()),
-                            jobs::finished_at.eq(t),
-                            jobs::error.eq(error),
-                            jobs::exit_code.eq(exit_code),
-                            lease_cleared,
-                        ))
-                        .execute(conn)
-                        .await?;
-                    if n == 1 {
-                        Finished::Failed
-                    } else {
-                        Finished::Stale
-                    }
-                }
+            if n == 1 {
+                Finished::Failed
+            } else {
+                Finished::Stale
             }
         }
     }))
@@ -543,6 +540,13 @@ pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<i64>> {
         .eq(JobStatus::Running.as_str())
         .and(jobs::lease_expires_at.lt(t));
     let lost = "lease expired: the worker stopped renewing it (crash or hang)";
+    // Both ways out: say why, fence off the lost worker, drop its lease.
+    let taken_back = (
+        jobs::error.eq(lost),
+        jobs::fence.eq(jobs::fence + 1),
+        jobs::lease_owner.eq(None::<String>),
+        jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+    );
     Ok(crate::with_conn!(db, |conn| {
         let mut ids: Vec<i64> = diesel::update(
             jobs::table
@@ -552,10 +556,7 @@ pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<i64>> {
         .set((
             jobs::status.eq(JobStatus::Pending.as_str()),
             jobs::run_at.eq(t),
-            jobs::error.eq(lost),
-            jobs::fence.eq(jobs::fence + 1),
-            jobs::lease_owner.eq(None::<String>),
-            jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            taken_back.clone(),
         ))
         .returning(jobs::id)
         .get_results(conn)
@@ -564,10 +565,7 @@ pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<i64>> {
             .set((
                 jobs::status.eq(JobStatus::Failed.as_str()),
                 jobs::finished_at.eq(t),
-                jobs::error.eq(lost),
-                jobs::fence.eq(jobs::fence + 1),
-                jobs::lease_owner.eq(None::<String>),
-                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+                taken_back,
             ))
             .returning(jobs::id)
             .get_results(conn)

@@ -71,7 +71,7 @@ fn visible(me: &User, e: &JobEvent) -> bool {
 fn job_message(e: &JobEvent) -> WsMessage {
     let mut v = serde_json::to_value(e).unwrap_or_default();
     v["type"] = json!("job");
-    WsMessage::Text(v.to_string().into())
+    text(v)
 }
 
 async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocket) {
@@ -82,11 +82,7 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
         Resume::Gap => "gap",
     };
     let hello = json!({ "type": "hello", "next_seq": svc.hub.next_seq(), "resume": label });
-    if socket
-        .send(WsMessage::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    if socket.send(text(hello)).await.is_err() {
         return;
     }
     match resume {
@@ -99,11 +95,7 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
         }
         Resume::Gap => {
             let msg = json!({ "type": "resync", "reason": "the events after `since` are no longer kept" });
-            if socket
-                .send(WsMessage::Text(msg.to_string().into()))
-                .await
-                .is_err()
-            {
+            if socket.send(text(msg)).await.is_err() {
                 return;
             }
         }
