@@ -16,6 +16,7 @@ impl From<DomainError> for AppError {
             DomainError::NotFound(m) => AppError::NotFound(m),
             DomainError::Conflict(m) => AppError::Conflict(m),
             DomainError::TooManyRequests(m) => AppError::TooManyRequests(m),
+            DomainError::Unavailable(m) => AppError::Unavailable(m),
             DomainError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 AppError::Internal

@@ -124,6 +124,15 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// Body of `POST /reset-password`: the token from the recovery email and the new password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct NewPassword {
+    pub token: String,
+    pub new_password: String,
+}
+
 /// OAuth2 password form of `POST /login/access-token` (`application/x-www-form-urlencoded`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -437,6 +446,9 @@ pub enum AppError {
     /// 429
     #[error("{0}")]
     TooManyRequests(String),
+    /// 503: switched off, or needs a service that is not configured.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: details are in the server log only.
     #[error("Internal server error")]
     Internal,
@@ -454,6 +466,7 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests(_) => 429,
+            AppError::Unavailable(_) => 503,
             AppError::Internal | AppError::Transport(_) => 500,
         }
     }

@@ -89,6 +89,70 @@ pub struct Config {
     pub job_retention_days: u32,
     /// First retry delay, doubled per attempt up to an hour (`JOB_RETRY_BASE_SECS`).
     pub job_retry_base_secs: u64,
+    /// Outgoing email (`SMTP_*`, `EMAILS_*`); `None` when email is off.
+    pub smtp: Option<SmtpConfig>,
+    /// How long a password-recovery link stays valid (`EMAIL_RESET_TOKEN_EXPIRE_HOURS`, 48).
+    pub email_reset_token_expire_hours: i64,
+    /// Who hears about job failures, successes and start-ups (`NOTIFY_*`, `TELEGRAM_*`).
+    pub notify: NotifyConfig,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain text (`SMTP_TLS=false`): only for a relay on the same host or network.
+    None,
+    /// STARTTLS, required (`SMTP_TLS=true`, the default; port 587).
+    StartTls,
+    /// TLS from the first byte (`SMTP_SSL=true`; port 465).
+    Tls,
+}
+
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `SMTP_USER` and `SMTP_PASSWORD`, both or neither.
+    pub credentials: Option<(String, String)>,
+    pub security: SmtpSecurity,
+    pub from_email: String,
+    pub from_name: String,
+    /// Connect and command timeout (`SMTP_TIMEOUT_SECS`, 10).
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone)]
+pub struct TelegramConfig {
+    /// `TELEGRAM_API_BASE_URL` (default `https://api.telegram.org`), without a trailing `/`.
+    pub base_url: String,
+    pub token: String,
+    pub chat_id: String,
+}
+
+#[derive(Clone)]
+pub struct NotifyConfig {
+    /// Where alerts are emailed (`NOTIFY_EMAIL_ENABLED`, `NOTIFY_EMAIL_TO`, comma separated).
+    pub email_to: Vec<String>,
+    /// Set when `NOTIFY_TELEGRAM_ENABLED`.
+    pub telegram: Option<TelegramConfig>,
+    pub on_start: bool,
+    pub on_failure: bool,
+    pub on_success: bool,
+    /// First wait before re-sending a failed notification, doubled per try
+    /// (`NOTIFY_RETRY_BASE_MS`, 2000).
+    pub retry_base_ms: u64,
+    /// Tries per notification and channel (`NOTIFY_MAX_ATTEMPTS`, 5).
+    pub max_attempts: u32,
+    /// Alerts sent per channel per minute at most; the rest are counted and summed up in
+    /// one message (`NOTIFY_MAX_PER_MINUTE`, 20).
+    pub max_per_minute: u32,
+}
+
+impl NotifyConfig {
+    /// Whether any channel is switched on for alerts.
+    pub fn any_channel(&self) -> bool {
+        !self.email_to.is_empty() || self.telegram.is_some()
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -228,6 +292,9 @@ impl Config {
             ));
         }
 
+        let smtp = parse_smtp(&get)?;
+        let notify = parse_notify(&get, smtp.is_some())?;
+
         let first_superuser_password = get("FIRST_SUPERUSER_PASSWORD");
         if let Some(p) = &first_superuser_password {
             if p.chars().count() < 8 {
@@ -291,6 +358,20 @@ impl Config {
             job_shutdown_grace_secs: parse_num(&get, "JOB_SHUTDOWN_GRACE_SECS", 25, 0, 3600)? as u64,
             job_retry_base_secs: parse_num(&get, "JOB_RETRY_BASE_SECS", 5, 1, 3600)? as u64,
             job_retention_days: parse_num(&get, "JOB_RETENTION_DAYS", 30, 0, 36_500)? as u32,
+            email_reset_token_expire_hours: parse_num(
+                &get,
+                "EMAIL_RESET_TOKEN_EXPIRE_HOURS",
+                48,
+                1,
+                24 * 30,
+            )?,
+            smtp: smtp.map(|mut s| {
+                if s.from_name.is_empty() {
+                    s.from_name = get("PROJECT_NAME").unwrap_or_else(|| "vcore".into());
+                }
+                s
+            }),
+            notify,
             db_url,
             data_dir,
             env_name,
@@ -305,6 +386,151 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+/// `SMTP_*` and `EMAILS_*`. Email is on when `EMAILS_ENABLED` says so, or, when that is
+/// unset, when `SMTP_HOST` is set.
+fn parse_smtp(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SmtpConfig>, ConfigError> {
+    let host = get("SMTP_HOST");
+    if !parse_bool(get, "EMAILS_ENABLED", host.is_some())? {
+        return Ok(None);
+    }
+    let host = host.ok_or_else(|| err("SMTP_HOST", "must be set when EMAILS_ENABLED is true"))?;
+    if host.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+        return Err(err(
+            "SMTP_HOST",
+            format!("expected a host name or address, got {host:?}"),
+        ));
+    }
+    let tls = parse_bool(get, "SMTP_TLS", true)?;
+    let ssl = parse_bool(get, "SMTP_SSL", false)?;
+    let security = match (ssl, tls) {
+        (true, true) if get("SMTP_TLS").is_some() => {
+            return Err(err(
+                "SMTP_SSL",
+                "cannot be combined with SMTP_TLS=true: pick TLS from the start (SSL) or STARTTLS (TLS)",
+            ))
+        }
+        (true, _) => SmtpSecurity::Tls,
+        (false, true) => SmtpSecurity::StartTls,
+        (false, false) => SmtpSecurity::None,
+    };
+    let default_port = match security {
+        SmtpSecurity::Tls => 465,
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::None => 25,
+    };
+    let port = parse_num(get, "SMTP_PORT", default_port, 1, 65535)? as u16;
+    let credentials = match (get("SMTP_USER"), get("SMTP_PASSWORD")) {
+        (Some(u), Some(p)) => Some((u, p)),
+        (None, None) => None,
+        (Some(_), None) => return Err(err("SMTP_PASSWORD", "must be set when SMTP_USER is")),
+        (None, Some(_)) => return Err(err("SMTP_USER", "must be set when SMTP_PASSWORD is")),
+    };
+    let from_email = get("EMAILS_FROM_EMAIL")
+        .ok_or_else(|| err("EMAILS_FROM_EMAIL", "must be set when email is enabled"))?;
+    crate::validate::Email::parse("EMAILS_FROM_EMAIL", &from_email)
+        .map_err(|e| err("EMAILS_FROM_EMAIL", e.to_string()))?;
+    let from_name = get("EMAILS_FROM_NAME").unwrap_or_default();
+    if from_name.contains(['\r', '\n', '<', '>', '"']) {
+        return Err(err(
+            "EMAILS_FROM_NAME",
+            "must not contain line breaks, quotes or angle brackets",
+        ));
+    }
+    Ok(Some(SmtpConfig {
+        host,
+        port,
+        credentials,
+        security,
+        from_email,
+        from_name,
+        timeout_secs: parse_num(get, "SMTP_TIMEOUT_SECS", 10, 1, 300)? as u64,
+    }))
+}
+
+/// `NOTIFY_*` and `TELEGRAM_*`.
+fn parse_notify(get: &impl Fn(&str) -> Option<String>, email_on: bool) -> Result<NotifyConfig, ConfigError> {
+    let mut email_to = Vec::new();
+    if parse_bool(get, "NOTIFY_EMAIL_ENABLED", false)? {
+        if !email_on {
+            return Err(err(
+                "NOTIFY_EMAIL_ENABLED",
+                "needs email: set SMTP_HOST and EMAILS_FROM_EMAIL",
+            ));
+        }
+        let to = get("NOTIFY_EMAIL_TO")
+            .ok_or_else(|| err("NOTIFY_EMAIL_TO", "must be set when NOTIFY_EMAIL_ENABLED is true"))?;
+        for addr in to.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            crate::validate::Email::parse("NOTIFY_EMAIL_TO", addr)
+                .map_err(|e| err("NOTIFY_EMAIL_TO", format!("{addr:?}: {e}")))?;
+            email_to.push(addr.to_string());
+        }
+        if email_to.is_empty() {
+            return Err(err("NOTIFY_EMAIL_TO", "must name at least one address"));
+        }
+    }
+    let telegram = if parse_bool(get, "NOTIFY_TELEGRAM_ENABLED", false)? {
+        let token = get("TELEGRAM_API_TOKEN").ok_or_else(|| {
+            err(
+                "TELEGRAM_API_TOKEN",
+                "must be set when NOTIFY_TELEGRAM_ENABLED is true",
+            )
+        })?;
+        // The token goes into the URL path: only the characters bot tokens have.
+        if !token.contains(':')
+            || !token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'))
+        {
+            return Err(err(
+                "TELEGRAM_API_TOKEN",
+                "expected a bot token like 123456:ABC-DEF (from @BotFather)",
+            ));
+        }
+        let chat_id = get("TELEGRAM_CHAT_ID").ok_or_else(|| {
+            err(
+                "TELEGRAM_CHAT_ID",
+                "must be set when NOTIFY_TELEGRAM_ENABLED is true",
+            )
+        })?;
+        let numeric = chat_id.parse::<i64>().is_ok_and(|n| n != 0);
+        let channel = chat_id.len() > 1
+            && chat_id.starts_with('@')
+            && chat_id[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !numeric && !channel {
+            return Err(err(
+                "TELEGRAM_CHAT_ID",
+                format!("expected a chat id (a non-zero number) or @channelname, got {chat_id:?}"),
+            ));
+        }
+        let base_url = get("TELEGRAM_API_BASE_URL").unwrap_or_else(|| "https://api.telegram.org".into());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(err(
+                "TELEGRAM_API_BASE_URL",
+                format!("must start with http:// or https://, got {base_url:?}"),
+            ));
+        }
+        Some(TelegramConfig {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            token,
+            chat_id,
+        })
+    } else {
+        None
+    };
+    Ok(NotifyConfig {
+        email_to,
+        telegram,
+        on_start: parse_bool(get, "NOTIFY_ON_START", false)?,
+        on_failure: parse_bool(get, "NOTIFY_ON_FAILURE", true)?,
+        on_success: parse_bool(get, "NOTIFY_ON_SUCCESS", false)?,
+        retry_base_ms: parse_num(get, "NOTIFY_RETRY_BASE_MS", 2000, 10, 600_000)? as u64,
+        max_attempts: parse_num(get, "NOTIFY_MAX_ATTEMPTS", 5, 1, 20)? as u32,
+        max_per_minute: parse_num(get, "NOTIFY_MAX_PER_MINUTE", 20, 1, 10_000)? as u32,
+    })
 }
 
 /// `JOB_QUEUES`: `name:concurrency` pairs; `default` and `reserved` are always there.
@@ -543,6 +769,133 @@ mod tests {
         ] {
             let e = Config::from_map(&vars(&[(k, v)]), false).unwrap_err();
             assert_eq!(e.var, k, "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn email_and_notification_settings_are_checked_together() {
+        let c = Config::from_map(&vars(&[]), false).unwrap();
+        assert!(c.smtp.is_none() && !c.notify.any_channel());
+        assert!(c.notify.on_failure && !c.notify.on_success && !c.notify.on_start);
+
+        let mail = [
+            ("SMTP_HOST", "mail.example.com"),
+            ("EMAILS_FROM_EMAIL", "ops@example.com"),
+        ];
+        let c = Config::from_map(&vars(&mail), false).unwrap();
+        let smtp = c.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::StartTls));
+        assert_eq!(smtp.from_name, "vcore");
+        let mut ssl = mail.to_vec();
+        ssl.push(("SMTP_SSL", "true"));
+        let c = Config::from_map(&vars(&ssl), false).unwrap();
+        assert_eq!(c.smtp.unwrap().port, 465);
+        let mut off = mail.to_vec();
+        off.push(("EMAILS_ENABLED", "false"));
+        assert!(Config::from_map(&vars(&off), false).unwrap().smtp.is_none());
+
+        let tg = [
+            ("NOTIFY_TELEGRAM_ENABLED", "true"),
+            ("TELEGRAM_API_TOKEN", "123456:ABC-def_1"),
+            ("TELEGRAM_CHAT_ID", "-100200300"),
+        ];
+        let c = Config::from_map(&vars(&tg), false).unwrap();
+        let t = c.notify.telegram.unwrap();
+        assert_eq!(
+            (t.base_url.as_str(), t.chat_id.as_str()),
+            ("https://api.telegram.org", "-100200300")
+        );
+
+        // Each bad combination names the variable to fix.
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("EMAILS_ENABLED", "true")], "SMTP_HOST"),
+            (&[("SMTP_HOST", "mail.example.com")], "EMAILS_FROM_EMAIL"),
+            (
+                &[("SMTP_HOST", "mail.example.com"), ("EMAILS_FROM_EMAIL", "nope")],
+                "EMAILS_FROM_EMAIL",
+            ),
+            (
+                &[("SMTP_HOST", "a b"), ("EMAILS_FROM_EMAIL", "a@b.co")],
+                "SMTP_HOST",
+            ),
+            (
+                &[
+                    ("SMTP_HOST", "h"),
+                    ("EMAILS_FROM_EMAIL", "a@b.co"),
+                    ("SMTP_PORT", "0"),
+                ],
+                "SMTP_PORT",
+            ),
+            (
+                &[
+                    ("SMTP_HOST", "h"),
+                    ("EMAILS_FROM_EMAIL", "a@b.co"),
+                    ("SMTP_USER", "u"),
+                ],
+                "SMTP_PASSWORD",
+            ),
+            (
+                &[
+                    ("SMTP_HOST", "h"),
+                    ("EMAILS_FROM_EMAIL", "a@b.co"),
+                    ("SMTP_TLS", "true"),
+                    ("SMTP_SSL", "true"),
+                ],
+                "SMTP_SSL",
+            ),
+            (&[("NOTIFY_EMAIL_ENABLED", "true")], "NOTIFY_EMAIL_ENABLED"),
+            (
+                &[
+                    ("SMTP_HOST", "h"),
+                    ("EMAILS_FROM_EMAIL", "a@b.co"),
+                    ("NOTIFY_EMAIL_ENABLED", "true"),
+                ],
+                "NOTIFY_EMAIL_TO",
+            ),
+            (
+                &[
+                    ("SMTP_HOST", "h"),
+                    ("EMAILS_FROM_EMAIL", "a@b.co"),
+                    ("NOTIFY_EMAIL_ENABLED", "true"),
+                    ("NOTIFY_EMAIL_TO", "ops@example.com, oops"),
+                ],
+                "NOTIFY_EMAIL_TO",
+            ),
+            (&[("NOTIFY_TELEGRAM_ENABLED", "true")], "TELEGRAM_API_TOKEN"),
+            (
+                &[
+                    ("NOTIFY_TELEGRAM_ENABLED", "true"),
+                    ("TELEGRAM_API_TOKEN", "12/../x:y"),
+                ],
+                "TELEGRAM_API_TOKEN",
+            ),
+            (
+                &[
+                    ("NOTIFY_TELEGRAM_ENABLED", "true"),
+                    ("TELEGRAM_API_TOKEN", "1:a"),
+                    ("TELEGRAM_CHAT_ID", "0"),
+                ],
+                "TELEGRAM_CHAT_ID",
+            ),
+            (
+                &[
+                    ("NOTIFY_TELEGRAM_ENABLED", "true"),
+                    ("TELEGRAM_API_TOKEN", "1:a"),
+                    ("TELEGRAM_CHAT_ID", "5"),
+                    ("TELEGRAM_API_BASE_URL", "ftp://x"),
+                ],
+                "TELEGRAM_API_BASE_URL",
+            ),
+            (&[("NOTIFY_ON_SUCCESS", "sometimes")], "NOTIFY_ON_SUCCESS"),
+            (&[("NOTIFY_MAX_ATTEMPTS", "0")], "NOTIFY_MAX_ATTEMPTS"),
+            (
+                &[("EMAIL_RESET_TOKEN_EXPIRE_HOURS", "0")],
+                "EMAIL_RESET_TOKEN_EXPIRE_HOURS",
+            ),
+        ];
+        for (pairs, var) in cases {
+            let e = Config::from_map(&vars(pairs), false).unwrap_err();
+            assert_eq!(e.var, *var, "{pairs:?}: {e}");
         }
     }
 

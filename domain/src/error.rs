@@ -22,6 +22,10 @@ pub enum DomainError {
     /// Too many attempts. Becomes 429.
     #[error("{0}")]
     TooManyRequests(String),
+    /// A feature that is switched off or needs a service that is not configured (email).
+    /// Becomes 503.
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything else: a bug or an outage. Becomes 500 with a generic message; the cause is
     /// logged once where it is converted, never sent to the client.
     #[error(transparent)]

@@ -10,6 +10,8 @@
 //! - [`tokens`]: JWT access/refresh encoding and checking.
 //! - [`jobs`]: the job model and state machine, and (in `jobs::store`) all queue SQL.
 //! - [`users`]: the users service (create, list, update, delete, first superuser).
+//! - [`notify`]: email (SMTP) and Telegram notifications, sent in the background with retries.
+//! - [`recovery`]: password recovery by emailed, single-use tokens.
 //! - [`sessions`]: sign-in, refresh rotation with reuse detection, sign-out.
 //! - [`session_http`]: reading credentials (bearer header or cookies) from request headers.
 //! - [`services`]: [`Services`], the one handle the adapters hold.
@@ -19,7 +21,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod notify;
 pub mod password;
+pub mod recovery;
 pub mod schema;
 pub mod services;
 pub mod session_http;

@@ -20,6 +20,8 @@ pub struct Services {
     pub runner: Option<Runner>,
     /// Job changes for live viewers (fed by this process's runner and services).
     pub hub: crate::jobs::events::Hub,
+    /// Email and alert sending, when email or a notification channel is configured.
+    pub notifier: Option<crate::notify::Notifier>,
 }
 
 /// What start-up did, for the caller to report.
@@ -32,6 +34,15 @@ pub struct Started {
 }
 
 impl Services {
+    /// Sends the start-up alert (`NOTIFY_ON_START`) for a `serve` or `worker` process.
+    pub fn announce_start(&self, role: &str) {
+        if let Some(n) = &self.notifier {
+            n.alert(crate::notify::Alert::Started {
+                role: role.to_string(),
+            });
+        }
+    }
+
     /// Connects, applies pending migrations and creates the first superuser if needed.
     pub async fn start(config: Config) -> anyhow::Result<Started> {
         let applied_migrations = Db::migrate(&config.db_url).await?;
@@ -60,12 +71,13 @@ impl Services {
 
     pub fn new(config: Config, db: Db) -> Services {
         Services {
-            keys: Arc::new(TokenKeys::new(&config)),
-            config: Arc::new(config),
             db,
             throttle: Arc::new(Throttle::default()),
             runner: None,
             hub: crate::jobs::events::Hub::default(),
+            notifier: crate::notify::Notifier::start(&config),
+            keys: Arc::new(TokenKeys::new(&config)),
+            config: Arc::new(config),
         }
     }
 }

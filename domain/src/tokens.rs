@@ -13,6 +13,9 @@ use crate::config::{Config, JwtAlgorithm};
 pub enum TokenType {
     Access,
     Refresh,
+    /// A password-recovery link. Its `sid` is a fingerprint of the password hash it was
+    /// issued against, so the link stops working once the password changes (single use).
+    Reset,
 }
 
 /// Claims of both token kinds. `sid` is the session (refresh family) the token belongs to;
@@ -36,6 +39,7 @@ pub struct TokenKeys {
     refresh_dec: DecodingKey,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    pub reset_ttl_secs: i64,
 }
 
 impl TokenKeys {
@@ -53,6 +57,7 @@ impl TokenKeys {
             refresh_dec: DecodingKey::from_secret(cfg.jwt_refresh_secret.as_bytes()),
             access_ttl_secs: cfg.access_token_expire_minutes * 60,
             refresh_ttl_secs: cfg.refresh_token_expire_minutes * 60,
+            reset_ttl_secs: cfg.email_reset_token_expire_hours * 3600,
         }
     }
 
@@ -68,6 +73,7 @@ impl TokenKeys {
         let ttl = match typ {
             TokenType::Access => self.access_ttl_secs,
             TokenType::Refresh => self.refresh_ttl_secs,
+            TokenType::Reset => self.reset_ttl_secs,
         };
         let claims = Claims {
             sub: user_id.to_string(),
@@ -77,9 +83,10 @@ impl TokenKeys {
             iat: now,
             exp: now + ttl,
         };
+        // Reset tokens share the refresh key; `typ` keeps the kinds apart.
         let key = match typ {
             TokenType::Access => &self.access_enc,
-            TokenType::Refresh => &self.refresh_enc,
+            TokenType::Refresh | TokenType::Reset => &self.refresh_enc,
         };
         let token = encode(&Header::new(self.alg), &claims, key)?;
         Ok((token, claims))
@@ -90,7 +97,7 @@ impl TokenKeys {
     pub fn check(&self, typ: TokenType, token: &str) -> Option<Claims> {
         let key = match typ {
             TokenType::Access => &self.access_dec,
-            TokenType::Refresh => &self.refresh_dec,
+            TokenType::Refresh | TokenType::Reset => &self.refresh_dec,
         };
         let mut v = Validation::new(self.alg);
         v.leeway = 0;

@@ -126,6 +126,7 @@ async fn worker(config: Config) -> anyhow::Result<()> {
         .await?
         .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
     let runner = services.runner.clone().expect("with_runner starts one");
+    services.announce_start("worker");
     println!("vcore worker running queues: {}", runner.queue_names().join(", "));
     crate::startup::shutdown_signal().await;
     let handed_back = runner.shutdown(grace).await;

@@ -44,6 +44,7 @@ impl Application {
                 .services
                 .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
         }
+        started.services.announce_start("server");
         let state = AppState {
             services: started.services.clone(),
             leptos: crate::web::leptos_options(),

@@ -36,6 +36,7 @@ use super::scripts::{ScriptCtx, ScriptRegistry};
 use super::store::{self, Claim, Completion, Finished, Outcome, STARVATION_EVERY};
 use super::{Job, JobKind, JobStatus};
 use crate::db::Db;
+use crate::notify::Alert;
 
 /// One queue and how many of its jobs may run at once in this process.
 #[derive(Debug, Clone)]
@@ -66,6 +67,8 @@ pub struct RunnerConfig {
     pub backup_dir: PathBuf,
     /// Where job changes are published for live viewers.
     pub hub: Hub,
+    /// Told about jobs that end (failed, or done when `NOTIFY_ON_SUCCESS`).
+    pub notifier: Option<crate::notify::Notifier>,
 }
 
 impl RunnerConfig {
@@ -92,6 +95,7 @@ impl RunnerConfig {
             retry_max: Duration::from_secs(3600),
             backup_dir: log_dir.parent().unwrap_or(&log_dir).join("backups"),
             hub: Hub::default(),
+            notifier: None,
             log_dir,
             max_log_bytes: 10 * 1024 * 1024,
             retention: Some(Duration::from_secs(30 * 86_400)),
@@ -329,7 +333,15 @@ impl Runner {
             let _ = handle.await;
         }
         match store::release(&inner.db, &inner.cfg.worker_id).await {
-            Ok(n) => n,
+            Ok(jobs) => {
+                for j in &jobs {
+                    inner
+                        .cfg
+                        .hub
+                        .publish(EventKind::Status, j.id, j.owner_id, j.status);
+                }
+                jobs.len()
+            }
             Err(e) => {
                 tracing::error!(error = %e, "handing unfinished jobs back failed; the rescuer will requeue them");
                 0
@@ -506,6 +518,10 @@ async fn execute(inner: &Arc<Inner>, job: Job, running: Arc<Running>) {
         id: job.id,
         fence: job.fence,
         owner_id: job.owner_id,
+        name: match inner.cfg.notifier {
+            Some(_) => job.name.clone(),
+            None => String::new(),
+        },
         outcome,
     });
 }
@@ -557,6 +573,22 @@ async fn record(inner: &Inner, batch: &[Completion]) {
                     };
                     if let Some(status) = status {
                         inner.cfg.hub.publish(EventKind::Status, c.id, c.owner_id, status);
+                    }
+                    if let Some(n) = &inner.cfg.notifier {
+                        match (f, &c.outcome) {
+                            (Finished::Done, _) => n.alert(Alert::JobDone {
+                                id: c.id,
+                                name: c.name.clone(),
+                            }),
+                            (Finished::Failed, store::Outcome::Failed { error, .. }) => {
+                                n.alert(Alert::JobFailed {
+                                    id: c.id,
+                                    name: c.name.clone(),
+                                    error: error.clone(),
+                                })
+                            }
+                            _ => {}
+                        }
                     }
                     match f {
                         Finished::Retrying => inner.promoter.notify_one(),
@@ -716,8 +748,22 @@ async fn heartbeat(inner: Arc<Inner>) {
 async fn rescuer(inner: Arc<Inner>) {
     loop {
         match store::rescue_expired(&inner.db).await {
-            Ok(ids) if !ids.is_empty() => {
+            Ok(jobs) if !jobs.is_empty() => {
+                let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
                 tracing::warn!(jobs = ?ids, "rescued jobs whose lease expired");
+                for j in jobs {
+                    inner
+                        .cfg
+                        .hub
+                        .publish(EventKind::Status, j.id, j.owner_id, j.status);
+                    if let (Some(n), JobStatus::Failed) = (&inner.cfg.notifier, j.status) {
+                        n.alert(Alert::JobFailed {
+                            id: j.id,
+                            name: j.name,
+                            error: "lease expired: the worker stopped renewing it (crash or hang)".into(),
+                        });
+                    }
+                }
                 inner.promoter.notify_one();
             }
             Ok(_) => {}

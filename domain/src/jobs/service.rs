@@ -80,6 +80,7 @@ impl Services {
         cfg.retry_base = Duration::from_secs(c.job_retry_base_secs);
         cfg.backup_dir = c.data_dir.join("backups");
         cfg.hub = self.hub.clone();
+        cfg.notifier = self.notifier.clone();
         cfg.retention =
             (c.job_retention_days > 0).then(|| Duration::from_secs(u64::from(c.job_retention_days) * 86_400));
         self.runner = Some(Runner::start(self.db.clone(), cfg, scripts));

@@ -344,6 +344,8 @@ pub struct Completion {
     pub fence: i64,
     /// The job's owner (for the live events; not written).
     pub owner_id: Option<i64>,
+    /// The job's name, for notifications (empty when there is no notifier; not written).
+    pub name: String,
     pub outcome: Outcome,
 }
 
@@ -534,7 +536,7 @@ pub async fn next_due(db: &Db) -> DomainResult<Option<NaiveDateTime>> {
 /// Rescues jobs whose lease has expired (their worker died or hung): back to `pending`
 /// (due at once) while attempts remain, else `failed`. The bumped fence makes sure the
 /// lost worker can no longer record a result. Returns the rescued job ids.
-pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<i64>> {
+pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<TakenBack>> {
     let t = now();
     let expired = jobs::status
         .eq(JobStatus::Running.as_str())
@@ -548,7 +550,7 @@ pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<i64>> {
         jobs::lease_expires_at.eq(None::<NaiveDateTime>),
     );
     Ok(crate::with_conn!(db, |conn| {
-        let mut ids: Vec<i64> = diesel::update(
+        let retried: Vec<(i64, Option<i64>, String)> = diesel::update(
             jobs::table
                 .filter(expired)
                 .filter(jobs::attempts.lt(jobs::max_attempts)),
@@ -558,26 +560,46 @@ pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<i64>> {
             jobs::run_at.eq(t),
             taken_back.clone(),
         ))
-        .returning(jobs::id)
+        .returning((jobs::id, jobs::owner_id, jobs::name))
         .get_results(conn)
         .await?;
-        let failed: Vec<i64> = diesel::update(jobs::table.filter(expired))
+        let failed: Vec<(i64, Option<i64>, String)> = diesel::update(jobs::table.filter(expired))
             .set((
                 jobs::status.eq(JobStatus::Failed.as_str()),
                 jobs::finished_at.eq(t),
                 taken_back,
             ))
-            .returning(jobs::id)
+            .returning((jobs::id, jobs::owner_id, jobs::name))
             .get_results(conn)
             .await?;
-        ids.extend(failed);
-        ids
+        let tag = |status| {
+            move |(id, owner_id, name)| TakenBack {
+                id,
+                owner_id,
+                name,
+                status,
+            }
+        };
+        retried
+            .into_iter()
+            .map(tag(JobStatus::Pending))
+            .chain(failed.into_iter().map(tag(JobStatus::Failed)))
+            .collect()
     }))
 }
 
+/// A job taken back from a worker (rescue or shutdown), and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenBack {
+    pub id: i64,
+    pub owner_id: Option<i64>,
+    pub name: String,
+    pub status: JobStatus,
+}
+
 /// Graceful shutdown: hands `worker`'s unfinished jobs back to the queue, not counting the
-/// interrupted attempt. Returns how many.
-pub async fn release(db: &Db, worker: &str) -> DomainResult<usize> {
+/// interrupted attempt. Returns them.
+pub async fn release(db: &Db, worker: &str) -> DomainResult<Vec<TakenBack>> {
     Ok(crate::with_conn!(db, |conn| {
         diesel::update(
             jobs::table
@@ -591,8 +613,17 @@ pub async fn release(db: &Db, worker: &str) -> DomainResult<usize> {
             jobs::lease_owner.eq(None::<String>),
             jobs::lease_expires_at.eq(None::<NaiveDateTime>),
         ))
-        .execute(conn)
+        .returning((jobs::id, jobs::owner_id, jobs::name))
+        .get_results::<(i64, Option<i64>, String)>(conn)
         .await?
+        .into_iter()
+        .map(|(id, owner_id, name)| TakenBack {
+            id,
+            owner_id,
+            name,
+            status: JobStatus::Queued,
+        })
+        .collect()
     }))
 }
 

@@ -40,6 +40,14 @@ impl RestError {
     }
 }
 
+impl RestError {
+    /// Puts a 422's field in `location` ("path", "query") instead of the body.
+    pub fn at(mut self, location: &'static str) -> Self {
+        self.location = location;
+        self
+    }
+}
+
 impl From<AppError> for RestError {
     fn from(error: AppError) -> Self {
         RestError {

@@ -114,24 +114,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> 
     }
 }
 
+/// The route's only path parameter, percent-decoded: its name and value.
+async fn only_path_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<(String, String), RestError> {
+    let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| RestError::invalid("path", "id", "missing path parameter"))?;
+    raw.iter()
+        .next()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| RestError::invalid("path", "id", "missing path parameter"))
+}
+
 /// The numeric `{user_id}`-style path parameter (the route's only one).
 pub struct IdPath(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = RestError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| RestError::invalid("path", "id", "missing path parameter"))?;
-        let (name, value) = raw
-            .iter()
-            .next()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .ok_or_else(|| RestError::invalid("path", "id", "missing path parameter"))?;
+        let (name, value) = only_path_param(parts, state).await?;
         value
             .parse::<i64>()
             .map(IdPath)
             .map_err(|_| RestError::invalid("path", name, format!("expected an integer id, got {value:?}")))
+    }
+}
+
+/// A text path parameter (the route's only one), e.g. `{email}`.
+pub struct TextPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TextPath {
+    type Rejection = RestError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(TextPath(only_path_param(parts, state).await?.1))
     }
 }
 

@@ -1,13 +1,14 @@
-//! `/login/*`, `/logout` and `/register`: token issue, refresh, check and sign-out.
+//! `/login/*`, `/logout`, `/register` and password recovery: token issue, refresh, check,
+//! sign-out, and resetting a forgotten password by email.
 
 use axum::extract::State;
 use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use vcore_app::types::{LoginForm, Message, RefreshRequest, Token, UserPublic, UserRegister};
+use vcore_app::types::{LoginForm, Message, NewPassword, RefreshRequest, Token, UserPublic, UserRegister};
 use vcore_domain::Services;
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{AccessToken, Client, CurrentUser, ValidForm, ValidJson, CREATED};
+use super::extract::{AccessToken, Client, CurrentUser, TextPath, ValidForm, ValidJson, CREATED};
 use super::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -17,6 +18,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(test_token))
         .routes(routes!(logout))
         .routes(routes!(register))
+        .routes(routes!(recover_password))
+        .routes(routes!(reset_password))
 }
 
 /// Sign in with the OAuth2 password form; returns an access and a refresh token.
@@ -73,4 +76,35 @@ async fn register(
 ) -> ApiResult<(axum::http::StatusCode, Json<UserPublic>)> {
     let user = svc.register(r.username, r.email, r.password, r.full_name).await?;
     Ok((CREATED, Json(user.into())))
+}
+
+/// Email a password-recovery link to the account with this address. The answer is the same
+/// whether or not such an account exists. 503 when email is not configured.
+#[utoipa::path(post, path = "/password-recovery/{email}", tag = "login",
+    params(("email" = String, Path, description = "The account's email address")),
+    responses((status = 200, body = Message), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn recover_password(
+    State(svc): State<Services>,
+    Client(client): Client,
+    TextPath(email): TextPath,
+) -> ApiResult<Json<Message>> {
+    svc.recover_password(&email, &client)
+        .await
+        .map_err(|e| super::error::RestError::from(e).at("path"))?;
+    Ok(Json(Message {
+        message: "If that address belongs to an account, a recovery email is on its way".into(),
+    }))
+}
+
+/// Set a new password with the token from a recovery email. Ends all the user's sessions.
+#[utoipa::path(post, path = "/reset-password", tag = "login", request_body = NewPassword,
+    responses((status = 200, body = Message), (status = 422, body = ErrorBody)))]
+async fn reset_password(
+    State(svc): State<Services>,
+    ValidJson(r): ValidJson<NewPassword>,
+) -> ApiResult<Json<Message>> {
+    svc.reset_password(&r.token, &r.new_password).await?;
+    Ok(Json(Message {
+        message: "Password updated; sign in with the new one".into(),
+    }))
 }

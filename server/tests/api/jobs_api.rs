@@ -39,7 +39,7 @@ const ENDED: [&str; 3] = ["done", "failed", "cancelled"];
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-fn job_path(id: i64) -> String {
+pub(crate) fn job_path(id: i64) -> String {
     format!("/jobs/{id}")
 }
 
@@ -78,7 +78,7 @@ fn delayed(name: &str) -> Value {
 }
 
 /// A `JobPublic`: exactly its fields, each of the right type, timestamps in RFC 3339.
-fn assert_job_public(job: &Value) {
+pub(crate) fn assert_job_public(job: &Value) {
     let keys: BTreeSet<&str> = job
         .as_object()
         .unwrap_or_else(|| panic!("a job is a JSON object, got {job}"))
@@ -143,14 +143,14 @@ fn assert_job_public(job: &Value) {
 }
 
 /// `POST /jobs/`, expecting 201 and a `JobPublic`.
-async fn create(app: &TestApp, token: &str, body: Value) -> Value {
+pub(crate) async fn create(app: &TestApp, token: &str, body: Value) -> Value {
     let job = assert_status(app.post("/jobs/", Some(token), &body).await, 201).await;
     assert_job_public(&job);
     job
 }
 
 /// `GET /jobs/{id}`, expecting 200 and a `JobPublic`.
-async fn get_job(app: &TestApp, token: &str, id: i64) -> Value {
+pub(crate) async fn get_job(app: &TestApp, token: &str, id: i64) -> Value {
     let job = assert_status(app.get(&job_path(id), Some(token)).await, 200).await;
     assert_job_public(&job);
     job
@@ -158,7 +158,7 @@ async fn get_job(app: &TestApp, token: &str, id: i64) -> Value {
 
 /// Polls the job every 20 ms until it is `status` (10 s at most). Fails at once when the job
 /// ends in another state.
-async fn wait_for_status(app: &TestApp, token: &str, id: i64, status: &str) -> Value {
+pub(crate) async fn wait_for_status(app: &TestApp, token: &str, id: i64, status: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let job = get_job(app, token, id).await;

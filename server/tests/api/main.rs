@@ -19,6 +19,8 @@
 //!   the authorisation table, validation, kill, retry and cancel, consumers, conflicts, filters.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
+//! - [`notify`]: password recovery and job alerts through a real SMTP server and a Telegram
+//!   stand-in.
 //! - [`ws`]: the live job-queue WebSocket: refusals, per-user events, resume.
 //! - [`openapi`]: the committed `openapi.json` matches what the code serves.
 //!
@@ -61,6 +63,7 @@ mod csrf;
 mod helpers;
 mod jobs_api;
 mod jobs_store;
+mod notify;
 mod openapi;
 mod ops;
 mod pg;

@@ -286,7 +286,9 @@ async fn graceful_shutdown_hands_unfinished_jobs_back(b: Backend) {
     let app = spawn_app(b, no_runner()).await;
     let db = &app.services.db;
     let dir = tempfile::tempdir().unwrap();
-    let runner = start(db, config(dir.path(), 2), &Probe::default());
+    let cfg = config(dir.path(), 2);
+    let hub = cfg.hub.clone();
+    let runner = start(db, cfg, &Probe::default());
     let quick = enqueue(
         db,
         &runner,
@@ -301,8 +303,15 @@ async fn graceful_shutdown_hands_unfinished_jobs_back(b: Backend) {
     .await;
     wait_for(db, long.id, "running", |j| j.status == JobStatus::Running).await;
     wait_for(db, quick.id, "running", |j| j.status != JobStatus::Queued).await;
-    // The grace period lets the quick job finish; the long one is handed back.
+    // The grace period lets the quick job finish; the long one is handed back, and live
+    // viewers are told.
+    let (_, mut events) = hub.subscribe(None);
     assert_eq!(runner.shutdown(Duration::from_millis(1500)).await, 1);
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push((e.job_id, e.status));
+    }
+    assert_eq!(seen.last(), Some(&(long.id, JobStatus::Queued)), "{seen:?}");
     assert_eq!(
         store::get(db, quick.id).await.unwrap().unwrap().status,
         JobStatus::Done
