@@ -3,10 +3,15 @@
 # when PostgreSQL's server binaries are found (PG_BIN, else /usr/lib/postgresql/*/bin), on a
 # throwaway cluster on 127.0.0.1 that is removed afterwards. Arguments go to `vcore bench`
 # (see `vcore bench --help`); VCORE_BENCH_POSTGRES_URL uses an existing scratch database instead.
+# `scripts/bench.sh ws [args]` runs `vcore bench-ws` instead (live updates; SQLite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 cargo build --release -p vcore-server --bin vcore
+if [ "${1:-}" = ws ]; then
+  shift
+  exec target/release/vcore bench-ws "$@"
+fi
 
 pg_bin="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}"
 if [ -z "${VCORE_BENCH_POSTGRES_URL:-}" ] && [ -x "$pg_bin/initdb" ]; then

@@ -272,7 +272,7 @@ async fn raw_spawn(n: u64, concurrency: usize, program: &str, args: &[&str]) -> 
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -296,7 +296,7 @@ fn machine() -> String {
     )
 }
 
-fn peak_rss() -> String {
+pub(crate) fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -305,4 +305,16 @@ fn peak_rss() -> String {
                 .map(|l| l[6..].trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Resident memory of this process now (`VmRSS`), in kB; 0 where unknown.
+pub(crate) fn current_rss_kb() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l[6..].trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -40,6 +40,8 @@ enum Command {
     Openapi,
     /// Measure the job engine on this machine (use a release build) and print a table.
     Bench(crate::bench::BenchArgs),
+    /// Measure live updates: WebSocket viewers while the runner completes jobs (release build).
+    BenchWs(crate::bench_ws::WsBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -85,6 +87,7 @@ pub async fn run() -> i32 {
                 },
         } => crate::jobs_cli::list(config, status, queue_name, limit).await,
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::BenchWs(args) => crate::bench_ws::run(args).await,
         Command::Openapi => {
             let doc = crate::http::openapi_document(&config.api_v1_prefix);
             println!("{}", doc.to_pretty_json().unwrap_or_default());

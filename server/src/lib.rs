@@ -11,6 +11,7 @@
 #![recursion_limit = "512"]
 
 pub mod bench;
+pub mod bench_ws;
 pub mod cli;
 pub mod http;
 pub mod jobs_cli;

@@ -8,11 +8,15 @@
 //! - Live delivery is a bounded broadcast channel: a viewer that falls behind by more than
 //!   its capacity loses events (its receiver reports `Lagged`) and must resync the same way.
 //! - Events carry the job's owner, so that the endpoint shows each user only their own jobs.
+//!   Live events go to one channel for everything (superusers' viewers) and one per owner
+//!   with viewers: a user's viewer is woken by that user's jobs only, so a thousand viewers
+//!   cost one wake-up per event and interested viewer, not a thousand.
+//! - Each event's JSON is made once, on first use, and shared by every viewer.
 //!
 //! It must not decide who may see what (the endpoint does), nor touch the database.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -43,6 +47,28 @@ pub struct JobEvent {
     /// The status after the change.
     pub status: JobStatus,
     pub at: DateTime<Utc>,
+    #[serde(skip)]
+    json: OnceLock<Box<str>>,
+}
+
+impl JobEvent {
+    /// The event as the WebSocket sends it: `{"type":"job",…}`, made once and shared.
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| {
+            let mut v = serde_json::to_value(self).unwrap_or_default();
+            v["type"] = serde_json::Value::from("job");
+            v.to_string().into_boxed_str()
+        })
+    }
+}
+
+/// Whose events a subscriber gets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every job's (a superuser's viewer).
+    All,
+    /// The jobs of this owner only.
+    Owner(i64),
 }
 
 /// What a subscriber gets before the live events.
@@ -59,11 +85,14 @@ pub enum Resume {
 struct State {
     next_seq: u64,
     ring: VecDeque<Arc<JobEvent>>,
+    /// One channel per owner that has (or had) a viewer; dropped when its last one leaves.
+    owners: HashMap<i64, broadcast::Sender<Arc<JobEvent>>>,
 }
 
 struct Inner {
     state: Mutex<State>,
     ring: usize,
+    channel: usize,
     live: broadcast::Sender<Arc<JobEvent>>,
 }
 
@@ -95,8 +124,10 @@ impl Hub {
                 state: Mutex::new(State {
                     next_seq: 1,
                     ring: VecDeque::with_capacity(ring.max(1)),
+                    owners: HashMap::new(),
                 }),
                 ring: ring.max(1),
+                channel: channel.max(1),
                 live,
             }),
         }
@@ -114,12 +145,20 @@ impl Hub {
             owner_id,
             status,
             at: Utc::now(),
+            json: OnceLock::new(),
         });
         if state.ring.len() == self.inner.ring {
             state.ring.pop_front();
         }
         state.ring.push_back(e.clone());
         // Sent under the lock, so the live order is the sequence order. No receivers is fine.
+        if let Some(owner) = owner_id {
+            if let Some(tx) = state.owners.get(&owner) {
+                if tx.send(e.clone()).is_err() {
+                    state.owners.remove(&owner);
+                }
+            }
+        }
         let _ = self.inner.live.send(e);
         seq
     }
@@ -129,11 +168,34 @@ impl Hub {
         self.publish(event, job.id, job.owner_id, job.status)
     }
 
-    /// Subscribes to live events, after replaying those after `since`. The replay and the
-    /// live stream meet without a gap or a duplicate.
+    /// Subscribes to every live event, after replaying those after `since`. The replay and
+    /// the live stream meet without a gap or a duplicate.
     pub fn subscribe(&self, since: Option<u64>) -> (Resume, broadcast::Receiver<Arc<JobEvent>>) {
-        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        let rx = self.inner.live.subscribe();
+        self.subscribe_to(since, Scope::All)
+    }
+
+    /// [`Hub::subscribe`] for the events of `scope` only (live; the replay is not filtered).
+    pub fn subscribe_to(
+        &self,
+        since: Option<u64>,
+        scope: Scope,
+    ) -> (Resume, broadcast::Receiver<Arc<JobEvent>>) {
+        let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = match scope {
+            Scope::All => self.inner.live.subscribe(),
+            Scope::Owner(owner) => {
+                if state.owners.len() > 1024 {
+                    // Forget the channels whose viewers have all left.
+                    state.owners.retain(|_, tx| tx.receiver_count() > 0);
+                }
+                let channel = self.inner.channel;
+                state
+                    .owners
+                    .entry(owner)
+                    .or_insert_with(|| broadcast::channel(channel).0)
+                    .subscribe()
+            }
+        };
         let resume = match since {
             None => Resume::Fresh,
             Some(since) => {
@@ -200,6 +262,43 @@ mod tests {
         assert_eq!(hub.subscribe(Some(5)).0, Resume::Gap);
         // A number from before a restart (this hub never gave out 11).
         assert_eq!(hub.subscribe(Some(11)).0, Resume::Gap);
+    }
+
+    #[test]
+    fn owner_subscribers_get_only_their_owners_events() {
+        let hub = Hub::new(64, 16);
+        let (_, mut seven) = hub.subscribe_to(None, Scope::Owner(7));
+        let (_, mut all) = hub.subscribe_to(None, Scope::All);
+        hub.publish(EventKind::Created, 1, Some(7), JobStatus::Queued);
+        hub.publish(EventKind::Created, 2, Some(8), JobStatus::Queued);
+        hub.publish(EventKind::Created, 3, None, JobStatus::Queued);
+        hub.publish(EventKind::Status, 1, Some(7), JobStatus::Running);
+        let mine: Vec<u64> = std::iter::from_fn(|| seven.try_recv().ok())
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(mine, [1, 4]);
+        let every: Vec<u64> = std::iter::from_fn(|| all.try_recv().ok())
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(every, [1, 2, 3, 4]);
+        // The JSON is the WebSocket's `job` message.
+        let e = hub.subscribe(Some(3)).0;
+        let Resume::Replay(es) = e else { panic!("{e:?}") };
+        let v: serde_json::Value = serde_json::from_str(es[0].json()).unwrap();
+        assert_eq!(
+            (
+                v["type"].as_str(),
+                v["seq"].as_u64(),
+                v["job_id"].as_i64(),
+                v["status"].as_str()
+            ),
+            (Some("job"), Some(4), Some(1), Some("running"))
+        );
+        assert!(v.get("owner_id").is_none(), "owners are not sent");
+        // When the last viewer of an owner leaves, its channel goes at the next event.
+        drop(seven);
+        hub.publish(EventKind::Status, 1, Some(7), JobStatus::Done);
+        assert!(hub.inner.state.lock().unwrap().owners.is_empty());
     }
 
     #[test]

@@ -27,12 +27,13 @@ use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::response::Response;
+use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use vcore_app::types::AppError;
 use vcore_domain::jobs::command::LogLine;
-use vcore_domain::jobs::events::{JobEvent, Resume};
+use vcore_domain::jobs::events::{JobEvent, Resume, Scope};
 use vcore_domain::session_http;
 use vcore_domain::users::User;
 use vcore_domain::Services;
@@ -41,6 +42,8 @@ use super::error::{ApiResult, RestError};
 use super::extract::ValidQuery;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// Most waiting events sent with one write.
+const BATCH: usize = 256;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +64,15 @@ pub async fn job_queue(
         .ok_or_else(|| RestError::from(AppError::Unauthorized("Not authenticated".into())))?;
     let me = svc.authenticate(&token).await?;
     let since = q.since;
-    Ok(upgrade.on_upgrade(move |socket| serve(svc, me, since, socket)))
+    // Clients send only small requests: a small read buffer (allocated per connection) and
+    // a cap on what they may send. Writes are flushed per batch.
+    Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+        .write_buffer_size(32 * 1024)
+        .max_write_buffer_size(1024 * 1024)
+        .on_upgrade(move |socket| serve(svc, me, since, socket)))
 }
 
 fn visible(me: &User, e: &JobEvent) -> bool {
@@ -69,13 +80,15 @@ fn visible(me: &User, e: &JobEvent) -> bool {
 }
 
 fn job_message(e: &JobEvent) -> WsMessage {
-    let mut v = serde_json::to_value(e).unwrap_or_default();
-    v["type"] = json!("job");
-    text(v)
+    WsMessage::Text(e.json().into())
 }
 
 async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocket) {
-    let (resume, mut rx) = svc.hub.subscribe(since);
+    let scope = match me.is_superuser {
+        true => Scope::All,
+        false => Scope::Owner(me.id),
+    };
+    let (resume, mut rx) = svc.hub.subscribe_to(since, scope);
     let label = match &resume {
         Resume::Fresh => "fresh",
         Resume::Replay(_) => "replay",
@@ -133,7 +146,25 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
             },
             _ = ping.tick() => WsMessage::Ping(Vec::new().into()),
         };
-        if socket.send(out).await.is_err() {
+        if socket.feed(out).await.is_err() {
+            return;
+        }
+        // Events that are already waiting go out in the same write: under load a viewer
+        // costs one write per wake-up, not one per event.
+        for _ in 0..BATCH {
+            let more = match rx.try_recv() {
+                Ok(e) if visible(&me, &e) => job_message(&e),
+                Ok(_) => continue,
+                Err(TryRecvError::Lagged(n)) => text(
+                    json!({ "type": "resync", "reason": format!("{n} events were dropped: this client fell behind") }),
+                ),
+                Err(_) => break,
+            };
+            if socket.feed(more).await.is_err() {
+                return;
+            }
+        }
+        if socket.flush().await.is_err() {
             return;
         }
     }
