@@ -224,6 +224,37 @@ async fn log_lines_stream_to_subscribers_who_may_see_the_job(b: Backend) {
         .await
         .unwrap();
     assert_eq!(next(&mut bo).await["type"], "error");
+    // A message over the 64 KiB cap closes that connection, and only that one.
+    let huge = format!(
+        "{{\"type\":\"subscribe_logs\",\"pad\":\"{}\"}}",
+        "x".repeat(100 * 1024)
+    );
+    let _ = bo.send(Message::Text(huge.into())).await;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), bo.next()).await {
+            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => break true,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => break false,
+        }
+    };
+    assert!(closed, "the oversized message ended the connection");
+    let again = connect(&ws_url(&app, &format!("?token={}", bob.access())), None).await;
+    assert!(again.is_ok(), "the server still accepts viewers");
+    su.send(Message::Text(
+        json!({ "type": "unsubscribe_logs", "job_id": id })
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    // (Job events may come first: the job ran meanwhile.)
+    loop {
+        let m = next(&mut su).await;
+        match m["type"].as_str() {
+            Some("job") => continue,
+            other => break assert_eq!(other, Some("unsubscribed"), "{m}"),
+        }
+    }
 }
 
 /// A client that stops reading does not hold anything up: the server drops what it cannot
