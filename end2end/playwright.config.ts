@@ -2,7 +2,8 @@
 // already-built server binary, started here on its own port with a fresh data directory.
 //
 // Build first (`cargo leptos build`), then `npm test`. Knobs: VCORE_BIN (the server binary,
-// default ../target/debug/vcore), E2E_PORT (3456), CHROMIUM (/usr/bin/chromium),
+// default ../target/debug/vcore), E2E_PORT (3456; the SPA server and the SMTP server take
+// the next two ports), CHROMIUM (/usr/bin/chromium),
 // LEPTOS_SITE_ROOT (../target/site).
 import { defineConfig } from '@playwright/test';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -23,6 +24,10 @@ if (process.env.TEST_WORKER_INDEX === undefined) {
   mkdirSync(dataDir, { recursive: true });
   process.env.VCORE_E2E_DATA_DIR = dataDir;
 }
+
+// Mail the server sends (password recovery) lands here, one .eml file per message.
+export const mailDir = path.join(dataDir, 'mail');
+const smtpPort = port + 2;
 
 const bin = path.resolve(__dirname, process.env.VCORE_BIN ?? '../target/debug/vcore');
 // The client-only (Trunk) build, served by spa-server.mjs on the next port.
@@ -81,7 +86,17 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       // The SPA is served from another origin (like `trunk serve`); its writes are trusted.
       TRUSTED_ORIGINS: spaURL,
+      // Email goes to the SMTP server below (plain text: it is on this host).
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtpPort),
+      SMTP_TLS: 'false',
+      EMAILS_FROM_EMAIL: 'robot@e2e.test',
     },
+  }, {
+    command: `node smtp-sink.mjs ${smtpPort} "${mailDir}"`,
+    port: smtpPort,
+    reuseExistingServer: false,
+    timeout: 30_000,
   }, {
     command: `node spa-server.mjs ${port + 1} "${spaDist}" ${baseURL}`,
     url: `${spaURL}/index.html`,

@@ -13,6 +13,7 @@ use crate::pages::home::HomePage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::profile::ProfilePage;
+use crate::pages::recover::{RecoverPasswordPage, ResetPasswordPage};
 use crate::pages::register::RegisterPage;
 use crate::pages::users::UsersPage;
 
@@ -67,6 +68,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                 <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
+                <Route path=path!("/recover-password") view=RecoverPasswordPage ssr=SsrMode::Async />
+                <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
                     <Route path=path!("") view=HomePage />
                     <Route path=path!("/users") view=UsersPage />

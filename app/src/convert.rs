@@ -104,6 +104,7 @@ impl SiteInfo {
             project_name: c.project_name.clone(),
             open_registration: c.users_open_registration,
             accent: c.accent.clone(),
+            password_recovery: c.smtp.is_some(),
         }
     }
 }

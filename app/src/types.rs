@@ -173,6 +173,9 @@ pub struct SiteInfo {
     pub project_name: String,
     pub open_registration: bool,
     pub accent: String,
+    /// Whether "forgot your password?" works (the server can send email).
+    #[serde(default)]
+    pub password_recovery: bool,
 }
 
 /// A job as clients see it.

@@ -47,3 +47,20 @@ pub async fn register(
     super::ctx::sign_in(&svc, &user.username, &password).await?;
     Ok(user.into())
 }
+
+/// Emails a password-recovery link if the address belongs to an account (the answer is the
+/// same either way).
+#[server]
+pub async fn recover_password(email: String) -> Result<(), AppError> {
+    let svc = super::ctx::services()?;
+    svc.recover_password(&email, &super::ctx::client_info()).await?;
+    Ok(())
+}
+
+/// Sets a new password with the token from a recovery email; ends all the user's sessions.
+#[server]
+pub async fn reset_password(token: String, new_password: String) -> Result<(), AppError> {
+    let svc = super::ctx::services()?;
+    svc.reset_password(&token, &new_password).await?;
+    Ok(())
+}

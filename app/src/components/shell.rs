@@ -49,6 +49,7 @@ pub fn SiteFrame(class: &'static str, children: Children) -> impl IntoView {
                 project_name: "vcore".into(),
                 open_registration: false,
                 accent: String::new(),
+                password_recovery: false,
             })
     }));
     provide_context(site);

@@ -37,9 +37,27 @@ pub fn LoginPage() -> impl IntoView {
                         "Sign in"
                     </button>
                 </ActionForm>
+                <RecoveryHint />
                 <RegisterHint />
             </section>
         </AuthFrame>
+    }
+}
+
+/// A link to password recovery, when the server can send email.
+#[component]
+fn RecoveryHint() -> impl IntoView {
+    let site = use_site();
+    view! {
+        <Transition>
+            {move || {
+                site.get().password_recovery.then(|| {
+                    view! {
+                        <p class="hint"><A href="/recover-password">"Forgot your password?"</A></p>
+                    }
+                })
+            }}
+        </Transition>
     }
 }
 

@@ -7,6 +7,7 @@ pub mod home;
 pub mod login;
 pub mod not_found;
 pub mod profile;
+pub mod recover;
 pub mod register;
 pub mod users;
 

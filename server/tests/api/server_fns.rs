@@ -12,6 +12,7 @@ both_backends!(
     sign_in_answers_401_for_a_wrong_password_and_sets_cookies_otherwise,
     server_functions_check_permissions,
     server_functions_refuse_cross_origin_calls,
+    recovery_server_functions_answer_like_the_api,
     the_users_page_renders_on_the_server_every_time,
 );
 
@@ -193,6 +194,69 @@ async fn server_functions_check_permissions(b: Backend) {
     let (status, _, body) = call(&app, &create, Some(&admin_cookie), None, &new_user).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.user_count().await, 3);
+}
+
+/// The recovery pages' server functions: public, 503 without email, 422 for a bad token or
+/// address, and nothing changes.
+async fn recovery_server_functions_answer_like_the_api(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    app.create_user("bob").await;
+    let recover = server_fn_url("recover_password");
+    let reset = server_fn_url("reset_password");
+    let (status, _, body) = call(&app, &recover, None, None, &[("email", "bob@example.com")]).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("email is not configured"), "{body}");
+    let bad = [("token", "not-a-token"), ("new_password", "a-new-password")];
+    let (status, _, body) = call(&app, &reset, None, None, &bad).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("token"), "{body}");
+    app.login("bob", USER_PASSWORD).await;
+    let page = app
+        .client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("/recover-password"),
+        "no recovery link without email"
+    );
+
+    // With email on: the same answer for any well-formed address, 422 for a malformed one.
+    let app = spawn_app(
+        b,
+        Opts {
+            env: vec![
+                ("SMTP_HOST", "127.0.0.1".into()),
+                ("SMTP_PORT", "9".into()),
+                ("SMTP_TLS", "false".into()),
+                ("EMAILS_FROM_EMAIL", "robot@vcore.test".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, _, body) = call(&app, &recover, None, None, &[("email", "nobody@example.com")]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(&app, &recover, None, None, &[("email", "nope")]).await;
+    assert_eq!(status, 422, "{body}");
+    // The sign-in page offers recovery only now.
+    let page = app
+        .client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("/recover-password"),
+        "the sign-in page links to recovery"
+    );
 }
 
 async fn server_functions_refuse_cross_origin_calls(b: Backend) {
