@@ -10,6 +10,8 @@ use crate::auth::Auth;
 use crate::components::shell::AppShell;
 use crate::components::theme::{provide_theme, ThemeRoot};
 use crate::pages::home::HomePage;
+use crate::pages::job::JobPage;
+use crate::pages::jobs::{JobsPage, NewJobPage};
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::profile::ProfilePage;
@@ -73,6 +75,9 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
                     <Route path=path!("") view=HomePage />
                     <Route path=path!("/users") view=UsersPage />
+                    <Route path=path!("/jobs") view=JobsPage />
+                    <Route path=path!("/jobs/new") view=NewJobPage />
+                    <Route path=path!("/jobs/:id") view=JobPage />
                     <Route path=path!("/profile") view=ProfilePage />
                 </ParentRoute>
             </Routes>

@@ -7,10 +7,12 @@
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ctx;
+pub mod jobs;
 pub mod profile;
 pub mod session;
 pub mod users;
 
+pub use jobs::*;
 pub use profile::*;
 pub use session::*;
 pub use users::*;

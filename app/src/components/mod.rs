@@ -2,5 +2,6 @@
 //! function called from here is sign-out, in the shell's user menu.
 
 pub mod forms;
+pub mod live;
 pub mod shell;
 pub mod theme;

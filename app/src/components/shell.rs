@@ -119,6 +119,7 @@ fn TopBar() -> impl IntoView {
             </a>
             <nav aria-label="Main" class="main-nav">
                 <A href="/" exact=true>"Home"</A>
+                <A href="/jobs">"Jobs"</A>
                 <Transition>
                     {move || is_superuser().then(|| view! { <A href="/users">"Users"</A> })}
                 </Transition>

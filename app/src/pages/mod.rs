@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 
 pub mod home;
+pub mod job;
+pub mod jobs;
 pub mod login;
 pub mod not_found;
 pub mod profile;

@@ -13,6 +13,7 @@ both_backends!(
     server_functions_check_permissions,
     server_functions_refuse_cross_origin_calls,
     recovery_server_functions_answer_like_the_api,
+    job_server_functions_follow_the_jobs_rules,
     the_users_page_renders_on_the_server_every_time,
 );
 
@@ -257,6 +258,112 @@ async fn recovery_server_functions_answer_like_the_api(b: Backend) {
         page.contains("/recover-password"),
         "the sign-in page links to recovery"
     );
+}
+
+/// The jobs pages' server functions: anonymous callers get 401, a user sees and acts on their
+/// own jobs only (403 for others'), shell commands are for superusers, bad input is a 422
+/// naming the field; and the server-rendered list shows a user only their jobs.
+async fn job_server_functions_follow_the_jobs_rules(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let admin_cookie = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let admins = assert_status(
+        app.post(
+            "/jobs/",
+            Some(&admin),
+            &serde_json::json!({ "name": "admins-secret", "type": "command", "command": "sleep 30" }),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let admins_id = id_of(&admins).to_string();
+    app.create_user("bob").await;
+    let bob = sign_in(&app, "bob", USER_PASSWORD).await;
+    let url = server_fn_url;
+
+    let (status, _, body) = call(&app, &url("list_jobs"), None, None, &[]).await;
+    assert_eq!(status, 401, "{body}");
+    for f in ["get_job", "kill_job", "delete_job", "read_job_log"] {
+        let (status, _, body) = call(&app, &url(f), Some(&bob), None, &[("id", &admins_id)]).await;
+        assert_eq!(status, 403, "{f}: {body}");
+    }
+    let (status, _, body) = call(
+        &app,
+        &url("get_job"),
+        Some(&admin_cookie),
+        None,
+        &[("id", &admins_id)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let create = url("create_job");
+    let shell = [("name", "mine"), ("kind", "command"), ("command", "echo hi")];
+    let (status, _, body) = call(&app, &create, Some(&bob), None, &shell).await;
+    assert_eq!(status, 403, "{body}");
+    let bad_meta = [
+        ("name", "mine"),
+        ("kind", "script"),
+        ("command", "noop"),
+        ("meta", "{oops"),
+    ];
+    let (status, _, body) = call(&app, &create, Some(&bob), None, &bad_meta).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("meta"), "{body}");
+    let bad_number = [
+        ("name", "mine"),
+        ("kind", "script"),
+        ("command", "noop"),
+        ("max_attempts", "many"),
+    ];
+    let (status, _, body) = call(&app, &create, Some(&bob), None, &bad_number).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("max_attempts"), "{body}");
+    let good = [
+        ("name", "bobs-own"),
+        ("kind", "script"),
+        ("command", "noop"),
+        ("max_attempts", "2"),
+    ];
+    let (status, _, body) = call(&app, &create, Some(&bob), None, &good).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, _, body) = call(&app, &url("list_jobs"), Some(&bob), None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["count"], 1, "bob sees his job only: {body}");
+    let (status, _, body) = call(
+        &app,
+        &url("list_jobs"),
+        Some(&bob),
+        None,
+        &[("status", "sideways")],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+
+    // The server-rendered list, as bob and as the superuser.
+    let html = |cookie: String| {
+        let req = app.client.get(app.url("/jobs")).header(COOKIE, cookie);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let bobs = html(bob.clone()).await;
+    assert!(
+        bobs.contains("bobs-own") && !bobs.contains("admins-secret"),
+        "{bobs}"
+    );
+    let all = html(admin_cookie.clone()).await;
+    assert!(all.contains("bobs-own") && all.contains("admins-secret"));
+    let (status, _, body) = call(
+        &app,
+        &url("kill_job"),
+        Some(&admin_cookie),
+        None,
+        &[("id", &admins_id)],
+    )
+    .await;
+    assert!(status == 200 || status == 409, "{status}: {body}");
 }
 
 async fn server_functions_refuse_cross_origin_calls(b: Backend) {

@@ -1,0 +1,119 @@
+//! Server functions for the jobs pages: list (filtered, paged), one job, its log, create,
+//! kill, retry, cancel, delete. Who may do what is the domain's: a regular user sees and acts
+//! on their own jobs only, shell commands are for superusers.
+
+use leptos::prelude::*;
+
+use crate::types::{AppError, JobLog, JobPublic, JobsPage};
+
+/// Jobs the caller may see, newest first. Empty filters mean "any".
+#[server]
+pub async fn list_jobs(
+    #[server(default)] status: String,
+    #[server(default)] queue_name: String,
+    #[server(default)] priority: String,
+    offset: Option<i64>,
+    limit: Option<i64>,
+) -> Result<JobsPage, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    let page = vcore_domain::users::Page::parse(offset, limit)?;
+    let some = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string);
+    let (rows, count) = svc
+        .list_jobs(
+            &me,
+            some(&status).as_deref(),
+            some(&queue_name).as_deref(),
+            some(&priority).as_deref(),
+            None,
+            page,
+        )
+        .await?;
+    Ok(JobsPage {
+        data: rows.iter().map(JobPublic::from).collect(),
+        count,
+    })
+}
+
+/// One job (its owner or a superuser).
+#[server]
+pub async fn get_job(id: i64) -> Result<JobPublic, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    Ok(svc.get_job(&me, id).await?.into())
+}
+
+/// The job's output from `offset` on.
+#[server]
+pub async fn read_job_log(id: i64, #[server(default)] offset: u64) -> Result<JobLog, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    Ok(svc.job_log(&me, id, offset).await?.into())
+}
+
+/// Enqueues a job from the new-job form. `meta` is JSON text (empty: none). (One argument
+/// per form field: that is how server functions read a form.)
+#[allow(clippy::too_many_arguments)]
+#[server]
+pub async fn create_job(
+    name: String,
+    kind: String,
+    command: String,
+    #[server(default)] priority: String,
+    #[server(default)] queue_name: String,
+    #[server(default)] meta: String,
+    #[server(default)] max_attempts: String,
+    #[server(default)] timeout_secs: String,
+) -> Result<JobPublic, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let number = |field: &str, s: String| -> Result<Option<i32>, AppError> {
+        some(s)
+            .map(|v| {
+                v.parse::<i32>().map_err(|_| AppError::Invalid {
+                    field: field.into(),
+                    message: format!("expected a whole number, got {v:?}"),
+                })
+            })
+            .transpose()
+    };
+    let meta = match some(meta) {
+        None => None,
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| AppError::Invalid {
+            field: "meta".into(),
+            message: format!("is not valid JSON: {e}"),
+        })?),
+    };
+    let input = crate::types::JobCreate {
+        name,
+        command,
+        kind,
+        priority: some(priority),
+        queue_name: some(queue_name),
+        meta,
+        max_attempts: number("max_attempts", max_attempts)?,
+        timeout_secs: number("timeout_secs", timeout_secs)?,
+        run_at: None,
+        unique_key: None,
+    };
+    Ok(svc.enqueue_job(&me, input.into_input()?).await?.into())
+}
+
+/// Stops a running job (its process group gets SIGTERM, then SIGKILL).
+#[server]
+pub async fn kill_job(id: i64) -> Result<JobPublic, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    Ok(svc.kill_job(&me, id).await?.into())
+}
+
+/// Retries an ended job (`queued`) or cancels one that has not started (`cancelled`).
+#[server]
+pub async fn set_job_status(id: i64, status: String) -> Result<JobPublic, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    Ok(svc.set_job_status(&me, id, &status).await?.into())
+}
+
+/// Deletes a job that is not running, with its log.
+#[server]
+pub async fn delete_job(id: i64) -> Result<(), AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    svc.delete_job(&me, id).await?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! `/jobs/{id}`: one job: its fields and timings, its output, and what may be done to it
+//! (kill while running, retry once ended, cancel before it starts, delete unless running).
+//! In the browser the job-queue socket keeps it current: status changes reload the job,
+//! and the output follows the running job line by line (follow mode, with a switch).
+//! Output is shown as plain text, never as HTML.
+
+use leptos::either::Either;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use serde_json::json;
+
+use crate::api::{get_job, read_job_log, DeleteJob, KillJob, SetJobStatus};
+use crate::components::forms::{action_error, FormError};
+use crate::components::live::{use_live, Live};
+use crate::pages::jobs::StatusBadge;
+use crate::pages::loading;
+use crate::types::JobPublic;
+
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let id =
+        Memo::new(move |_| params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0)));
+    let job = Resource::new(move || id.get(), |id| async move { get_job(id).await });
+    // The output so far; live lines are appended in the browser.
+    let log = Resource::new(move || id.get(), |id| async move { read_job_log(id, 0).await });
+    let live_lines = RwSignal::new(String::new());
+    let kill = ServerAction::<KillJob>::new();
+    let status = ServerAction::<SetJobStatus>::new();
+    let delete = ServerAction::<DeleteJob>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/jobs", Default::default());
+        }
+    });
+    Effect::new(move |seen: Option<(usize, usize)>| {
+        let now = (kill.version().get(), status.version().get());
+        if seen.is_some_and(|s| s != now) {
+            job.refetch();
+        }
+        now
+    });
+    use_live(move |socket, msg| match msg {
+        // Subscribe on every (re)connect.
+        Live::Opened => socket.send(&json!({ "type": "subscribe_logs", "job_id": id.get_untracked() })),
+        Live::Message(v) => match v["type"].as_str() {
+            // From here on lines arrive live: reload what was written before.
+            Some("subscribed") if v["job_id"].as_i64() == Some(id.get_untracked()) => {
+                live_lines.set(String::new());
+                log.refetch();
+                job.refetch();
+            }
+            Some("job") if v["job_id"].as_i64() == Some(id.get_untracked()) => {
+                job.refetch();
+                // A retry starts a new attempt: its output is read afresh.
+                if v["status"] == "queued" {
+                    live_lines.set(String::new());
+                    log.refetch();
+                }
+            }
+            Some("log") if v["job_id"].as_i64() == Some(id.get_untracked()) => {
+                let line = v["line"].as_str().unwrap_or_default();
+                live_lines.update(|l| {
+                    l.push_str(line);
+                    l.push('\n');
+                });
+            }
+            Some("resync") => job.refetch(),
+            _ => {}
+        },
+    });
+    view! {
+        <Title text=move || format!("Job {}", id.get()) />
+        <p class="crumbs"><A href="/jobs">"Jobs"</A></p>
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                match job.await {
+                    Ok(j) => Either::Left(view! { <JobView job=j kill status delete /> }),
+                    Err(e) => Either::Right(view! {
+                        <h1>"Job"</h1>
+                        <p class="form-error" role="alert">{e.to_string()}</p>
+                    }),
+                }
+            })}
+        </Transition>
+        <section class="card" aria-labelledby="log-title">
+            <LogView log live_lines />
+        </section>
+    }
+}
+
+#[component]
+fn JobView(
+    job: JobPublic,
+    kill: ServerAction<KillJob>,
+    status: ServerAction<SetJobStatus>,
+    delete: ServerAction<DeleteJob>,
+) -> impl IntoView {
+    let id = job.id;
+    let errors = [action_error(kill), action_error(status), action_error(delete)];
+    let error = Signal::derive(move || errors.iter().find_map(|e| e.get()));
+    let running = job.status == "running";
+    let ended = matches!(job.status.as_str(), "done" | "failed" | "cancelled");
+    let waiting = matches!(job.status.as_str(), "pending" | "queued");
+    let fact = |label: &'static str, value: String| {
+        view! {
+            <div>
+                <dt>{label}</dt>
+                <dd>{value}</dd>
+            </div>
+        }
+    };
+    let time = |t: &Option<String>| {
+        t.clone()
+            .map(|t| t.replace('T', " "))
+            .unwrap_or_else(|| "–".into())
+    };
+    view! {
+        <header class="page-head row">
+            <h1>{format!("#{} {}", job.id, job.name)}</h1>
+            <StatusBadge status=job.status.clone() />
+        </header>
+        <section class="card" aria-label="Actions">
+            <div class="actions">
+                {running.then(|| view! {
+                    <button class="button" on:click=move |_| { kill.dispatch(KillJob { id }); }>"Kill"</button>
+                })}
+                {ended.then(|| view! {
+                    <button class="button" on:click=move |_| { status.dispatch(SetJobStatus { id, status: "queued".into() }); }>"Retry"</button>
+                })}
+                {waiting.then(|| view! {
+                    <button class="button" on:click=move |_| { status.dispatch(SetJobStatus { id, status: "cancelled".into() }); }>"Cancel"</button>
+                })}
+                {(!running).then(|| view! {
+                    <button class="button danger" on:click=move |_| { delete.dispatch(DeleteJob { id }); }>"Delete"</button>
+                })}
+            </div>
+            <FormError error fields=&[] />
+        </section>
+        <section class="card" aria-label="Details">
+            <dl class="facts">
+                {fact("Type", job.kind.clone())}
+                {fact("Command", job.command.clone())}
+                {fact("Queue", job.queue_name.clone())}
+                {fact("Priority", job.priority.clone())}
+                {fact("Attempts", format!("{} of {}", job.attempts, job.max_attempts))}
+                {fact("Exit code", job.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "–".into()))}
+                {fact("Created", job.created_at.replace('T', " "))}
+                {fact("Started", time(&job.started_at))}
+                {fact("Finished", time(&job.finished_at))}
+            </dl>
+            {job.error.clone().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            {job.result.clone().map(|r| view! { <h2>"Result"</h2><pre class="log">{r}</pre> })}
+        </section>
+    }
+}
+
+#[component]
+fn LogView(
+    log: Resource<Result<crate::types::JobLog, crate::types::AppError>>,
+    live_lines: RwSignal<String>,
+) -> impl IntoView {
+    let follow = RwSignal::new(true);
+    let pre = NodeRef::<leptos::html::Pre>::new();
+    // Follow mode: keep the newest line in view as lines arrive.
+    Effect::new(move |_| {
+        live_lines.track();
+        if follow.get_untracked() {
+            if let Some(el) = pre.get() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        }
+    });
+    view! {
+        <div class="row">
+            <h2 id="log-title">"Output"</h2>
+            <label class="check">
+                <input type="checkbox" prop:checked=move || follow.get() on:change=move |e| follow.set(event_target_checked(&e)) />
+                <span>"Follow"</span>
+            </label>
+        </div>
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                let text = match log.await {
+                    Ok(l) => l.content,
+                    Err(e) => format!("({e})"),
+                };
+                view! {
+                    <pre class="log" node_ref=pre aria-label="Job output" tabindex="0">
+                        {text}
+                        {move || live_lines.get()}
+                    </pre>
+                }
+            })}
+        </Transition>
+    }
+}

@@ -1,0 +1,73 @@
+// Jobs in the browser: a superuser creates a command job and watches its output arrive
+// live, kills a running job, retries a failed one; the list updates itself when a job is
+// added elsewhere, and filters by status.
+import { ADMIN, expect, open, signIn, test } from './support';
+import type { Page } from '@playwright/test';
+
+async function newCommandJob(page: Page, name: string, command: string, maxAttempts = '3'): Promise<void> {
+  await open(page, '/jobs/new');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Type', { exact: true }).selectOption('command');
+  await page.getByLabel('Shell command', { exact: true }).fill(command);
+  await page.getByLabel('Max attempts', { exact: true }).fill(maxAttempts);
+  await page.getByRole('button', { name: 'Create job' }).click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(name);
+}
+
+const badge = (page: Page) => page.locator('.page-head .badge');
+
+test('creates a command job and watches its output arrive live', async ({ page }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await newCommandJob(page, 'counting', 'sleep 1; for i in 1 2 3; do echo line-$i; sleep 0.4; done');
+  const output = page.getByLabel('Job output');
+  await expect(output).toContainText('line-1');
+  await expect(badge(page)).toHaveText('running');
+  await expect(output).toContainText('line-3');
+  await expect(badge(page)).toHaveText('done');
+  // Each line once.
+  await expect.poll(async () => ((await output.textContent()) ?? '').split('line-2').length - 1).toBe(1);
+});
+
+test('kills a running job', async ({ page }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await newCommandJob(page, 'sleepy', 'echo started; sleep 60');
+  await expect(page.getByLabel('Job output')).toContainText('started');
+  await expect(badge(page)).toHaveText('running');
+  await page.getByRole('button', { name: 'Kill' }).click();
+  await expect(badge(page)).toHaveText('cancelled');
+  await expect(page.getByRole('button', { name: 'Retry' })).toBeVisible();
+});
+
+test('retries a failed job', async ({ page }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  const marker = `/tmp/vcore-e2e-retry-${Date.now()}`;
+  // Fails the first time, succeeds once the marker exists.
+  await newCommandJob(page, 'flaky', `test -f ${marker} && rm ${marker} && echo second-try || { touch ${marker}; exit 3; }`, '1');
+  await expect(badge(page)).toHaveText('failed');
+  await page.getByRole('button', { name: 'Retry' }).click();
+  await expect(badge(page)).toHaveText('done');
+  await expect(page.getByLabel('Job output')).toContainText('second-try');
+});
+
+test('the jobs list updates itself and filters by status', async ({ page, request }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await open(page, '/jobs');
+  const name = `from-api-${Date.now()}`;
+  const login = await request.post('/api/v1/login/access-token', { form: ADMIN });
+  const { access_token } = await login.json();
+  const created = await request.post('/api/v1/jobs/', {
+    headers: { Authorization: `Bearer ${access_token}` },
+    data: { name, type: 'script', command: 'noop' },
+  });
+  expect(created.status()).toBe(201);
+  // No reload: the socket tells the page.
+  const row = page.getByRole('row').filter({ hasText: name });
+  await expect(row).toBeVisible();
+  await expect(row.locator('.badge')).toHaveText('done');
+
+  await page.getByLabel('Status', { exact: true }).selectOption('failed');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/status=failed/);
+  await expect(page.getByRole('row').filter({ hasText: name })).toHaveCount(0);
+});
