@@ -17,6 +17,7 @@ use crate::pages::not_found::NotFound;
 use crate::pages::profile::ProfilePage;
 use crate::pages::recover::{RecoverPasswordPage, ResetPasswordPage};
 use crate::pages::register::RegisterPage;
+use crate::pages::tools::{ToolPage, ToolsPage};
 use crate::pages::users::UsersPage;
 
 /// The whole HTML document, rendered by the server around [`App`].
@@ -78,6 +79,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/jobs") view=JobsPage />
                     <Route path=path!("/jobs/new") view=NewJobPage />
                     <Route path=path!("/jobs/:id") view=JobPage />
+                    <Route path=path!("/tools") view=ToolsPage />
+                    <Route path=path!("/tools/:slug") view=ToolPage />
                     <Route path=path!("/profile") view=ProfilePage />
                 </ParentRoute>
             </Routes>

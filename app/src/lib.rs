@@ -11,6 +11,7 @@
 //! - [`app`]: the root component, the route table and the HTML document shell.
 //! - [`components`]: the app shell, the theme switch and form building blocks.
 //! - [`pages`]: one file per route.
+//! - [`tools`]: the quick tools (one file each) behind one page shell.
 
 #[cfg(feature = "ssr")]
 pub mod convert;
@@ -21,5 +22,6 @@ pub mod app;
 pub mod auth;
 pub mod components;
 pub mod pages;
+pub mod tools;
 
 pub use app::{shell, App};

@@ -11,6 +11,7 @@ pub mod not_found;
 pub mod profile;
 pub mod recover;
 pub mod register;
+pub mod tools;
 pub mod users;
 
 /// The date part of an RFC 3339 timestamp ("2026-11-24T02:56:00Z" → "2026-11-24").

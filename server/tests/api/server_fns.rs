@@ -14,6 +14,7 @@ both_backends!(
     server_functions_refuse_cross_origin_calls,
     recovery_server_functions_answer_like_the_api,
     job_server_functions_follow_the_jobs_rules,
+    the_tools_server_function_checks_its_caller_and_input,
     the_users_page_renders_on_the_server_every_time,
 );
 
@@ -364,6 +365,53 @@ async fn job_server_functions_follow_the_jobs_rules(b: Backend) {
     )
     .await;
     assert!(status == 200 || status == 409, "{status}: {body}");
+}
+
+/// `run_tool`: for signed-in users; an unknown tool is a 404, a bad choice or input a 422
+/// naming the field, and a good input gets the tool's answer.
+async fn the_tools_server_function_checks_its_caller_and_input(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    app.create_user("bob").await;
+    let bob = sign_in(&app, "bob", USER_PASSWORD).await;
+    let run = server_fn_url("run_tool");
+    let hash = [("tool", "hash"), ("input", "hello"), ("option", "sha256")];
+    let (status, _, body) = call(&app, &run, None, None, &hash).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = call(&app, &run, Some(&bob), None, &hash).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
+        "{body}"
+    );
+    let (status, _, body) = call(
+        &app,
+        &run,
+        Some(&bob),
+        None,
+        &[("tool", "teleport"), ("input", "x")],
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = call(
+        &app,
+        &run,
+        Some(&bob),
+        None,
+        &[("tool", "hash"), ("input", "x"), ("option", "md5")],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("option"), "{body}");
+    let (status, _, body) = call(
+        &app,
+        &run,
+        Some(&bob),
+        None,
+        &[("tool", "cron"), ("input", "every tuesday")],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("input"), "{body}");
 }
 
 async fn server_functions_refuse_cross_origin_calls(b: Backend) {
