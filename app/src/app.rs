@@ -17,6 +17,7 @@ use crate::pages::not_found::NotFound;
 use crate::pages::profile::ProfilePage;
 use crate::pages::recover::{RecoverPasswordPage, ResetPasswordPage};
 use crate::pages::register::RegisterPage;
+use crate::pages::schedulers::SchedulersPage;
 use crate::pages::tools::{ToolPage, ToolsPage};
 use crate::pages::users::UsersPage;
 
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/jobs") view=JobsPage />
                     <Route path=path!("/jobs/new") view=NewJobPage />
                     <Route path=path!("/jobs/:id") view=JobPage />
+                    <Route path=path!("/schedulers") view=SchedulersPage />
                     <Route path=path!("/tools") view=ToolsPage />
                     <Route path=path!("/tools/:slug") view=ToolPage />
                     <Route path=path!("/profile") view=ProfilePage />

@@ -9,10 +9,12 @@
 pub(crate) mod ctx;
 pub mod jobs;
 pub mod profile;
+pub mod schedulers;
 pub mod session;
 pub mod users;
 
 pub use jobs::*;
 pub use profile::*;
+pub use schedulers::*;
 pub use session::*;
 pub use users::*;

@@ -120,6 +120,7 @@ fn TopBar() -> impl IntoView {
             <nav aria-label="Main" class="main-nav">
                 <A href="/" exact=true>"Home"</A>
                 <A href="/jobs">"Jobs"</A>
+                <A href="/schedulers">"Schedulers"</A>
                 <A href="/tools">"Tools"</A>
                 <Transition>
                     {move || is_superuser().then(|| view! { <A href="/users">"Users"</A> })}

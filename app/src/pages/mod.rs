@@ -11,6 +11,7 @@ pub mod not_found;
 pub mod profile;
 pub mod recover;
 pub mod register;
+pub mod schedulers;
 pub mod tools;
 pub mod users;
 

@@ -28,8 +28,10 @@ fn run(input: &str, option: &str) -> Result<String, String> {
     next_runs(input, option, chrono::Utc::now())
 }
 
+/// The next five runs of `expr` in `tz` after `from`, one per line (also the schedulers
+/// form's preview).
 #[cfg(feature = "ssr")]
-fn next_runs(expr: &str, tz: &str, from: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
+pub fn next_runs(expr: &str, tz: &str, from: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
     use vcore_domain::jobs::schedule::Trigger;
     let trigger = Trigger::parse("cron", None, Some(expr.trim()), Some(tz)).map_err(|e| match e {
         vcore_domain::DomainError::Invalid { message, .. } => message,

@@ -17,6 +17,9 @@ mod json;
 mod timestamp;
 mod token;
 
+#[cfg(feature = "ssr")]
+pub use cron::next_runs as cron_next_runs;
+
 /// Every tool, in the order the index shows them. Register a new one here.
 pub const TOOLS: &[Tool] = &[
     cron::TOOL,

@@ -15,6 +15,7 @@ both_backends!(
     recovery_server_functions_answer_like_the_api,
     job_server_functions_follow_the_jobs_rules,
     the_tools_server_function_checks_its_caller_and_input,
+    scheduler_server_functions_follow_the_schedulers_rules,
     the_users_page_renders_on_the_server_every_time,
 );
 
@@ -412,6 +413,105 @@ async fn the_tools_server_function_checks_its_caller_and_input(b: Backend) {
     .await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("input"), "{body}");
+}
+
+/// The schedulers page's server functions: 401 for anonymous callers, 403 for another user's
+/// scheduler and for a regular user's shell-command template, 422 naming the form's field.
+async fn scheduler_server_functions_follow_the_schedulers_rules(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    app.create_user("bob").await;
+    let bob = sign_in(&app, "bob", USER_PASSWORD).await;
+    let create = server_fn_url("create_scheduler");
+    let form = |name: &'static str, cron: &'static str, kind: &'static str, command: &'static str| {
+        [
+            ("name", name),
+            ("trigger_type", "cron"),
+            ("cron", cron),
+            ("timezone", "UTC"),
+            ("job_name", "j"),
+            ("job_kind", kind),
+            ("job_command", command),
+        ]
+    };
+    let (status, _, body) = call(
+        &app,
+        &create,
+        None,
+        None,
+        &form("a", "* * * * *", "script", "noop"),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&bob),
+        None,
+        &form("a", "* * * * *", "command", "true"),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&bob),
+        None,
+        &form("a", "61 * * * *", "script", "noop"),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"cron\""), "{body}");
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&bob),
+        None,
+        &form("a", "* * * * *", "script", "no-such-script"),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("job_command"), "the form's field is named: {body}");
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&admin),
+        None,
+        &form("admins", "0 3 * * *", "command", "true"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].to_string();
+    for f in ["toggle_scheduler", "delete_scheduler"] {
+        let (status, _, body) = call(&app, &server_fn_url(f), Some(&bob), None, &[("id", &id)]).await;
+        assert_eq!(status, 403, "{f}: {body}");
+    }
+    let (status, _, body) = call(&app, &server_fn_url("list_schedulers"), Some(&bob), None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"count\":0"), "bob sees none: {body}");
+    let (status, _, body) = call(
+        &app,
+        &server_fn_url("preview_cron"),
+        None,
+        None,
+        &[("cron", "* * * * *")],
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = call(
+        &app,
+        &server_fn_url("preview_cron"),
+        Some(&bob),
+        None,
+        &[("cron", "@daily")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body.matches("UTC").count(),
+        10,
+        "five runs, each in the zone and in UTC: {body}"
+    );
 }
 
 async fn server_functions_refuse_cross_origin_calls(b: Backend) {

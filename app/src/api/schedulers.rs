@@ -1,0 +1,103 @@
+//! Server functions for the schedulers page: list, create, toggle, delete, and the preview
+//! of a cron expression's next runs. The domain checks everything (who may schedule what,
+//! every field); the form's flat fields are gathered into a job template here.
+
+use leptos::prelude::*;
+
+use crate::types::{AppError, SchedulerPublic, SchedulersPage};
+
+/// The caller's schedulers (all for a superuser), oldest first.
+#[server]
+pub async fn list_schedulers() -> Result<SchedulersPage, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    let page = vcore_domain::users::Page::parse(None, Some(1000))?;
+    let (rows, count) = svc.list_schedulers(&me, page).await?;
+    Ok(SchedulersPage {
+        data: rows.into_iter().map(SchedulerPublic::from).collect(),
+        count,
+    })
+}
+
+/// Creates a scheduler from the form; the job each run makes is `job_name`/`job_kind`/
+/// `job_command` (on the default queue).
+#[allow(clippy::too_many_arguments)]
+#[server]
+pub async fn create_scheduler(
+    name: String,
+    trigger_type: String,
+    #[server(default)] repeat_every_seconds: String,
+    #[server(default)] cron: String,
+    #[server(default)] timezone: String,
+    job_name: String,
+    job_kind: String,
+    job_command: String,
+) -> Result<SchedulerPublic, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let repeat = some(repeat_every_seconds)
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| AppError::Invalid {
+                field: "repeat_every_seconds".into(),
+                message: format!("expected a whole number of seconds, got {v:?}"),
+            })
+        })
+        .transpose()?;
+    let input = crate::types::SchedulerCreate {
+        name,
+        description: None,
+        trigger_type,
+        repeat_every_seconds: repeat,
+        cron: some(cron),
+        timezone: some(timezone),
+        job_template: serde_json::json!({ "name": job_name, "type": job_kind, "command": job_command }),
+        enabled: true,
+    };
+    match svc.create_scheduler(&me, input.into()).await {
+        Ok(s) => Ok(s.into()),
+        // The template's fields are flat on the form: name them as the form does.
+        Err(e) => Err(match AppError::from(e) {
+            AppError::Invalid { field, message } => {
+                let field = match field.as_str() {
+                    "job_template.name" => "job_name",
+                    "job_template.type" => "job_kind",
+                    f if f.starts_with("job_template") => "job_command",
+                    f => f,
+                };
+                AppError::Invalid {
+                    field: field.into(),
+                    message,
+                }
+            }
+            other => other,
+        }),
+    }
+}
+
+/// Enables a disabled scheduler, or disables an enabled one.
+#[server]
+pub async fn toggle_scheduler(id: i64) -> Result<SchedulerPublic, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    Ok(svc.toggle_scheduler(&me, id).await?.into())
+}
+
+/// Deletes a scheduler (the jobs it made stay).
+#[server]
+pub async fn delete_scheduler(id: i64) -> Result<(), AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    svc.delete_scheduler(&me, id).await?;
+    Ok(())
+}
+
+/// The next five runs of `cron` in `timezone`, one per line, or why it is not valid.
+#[server]
+pub async fn preview_cron(cron: String, #[server(default)] timezone: String) -> Result<String, AppError> {
+    super::ctx::user().await?;
+    let tz = match timezone.trim() {
+        "" => "UTC",
+        t => t,
+    };
+    crate::tools::cron_next_runs(&cron, tz, chrono::Utc::now()).map_err(|message| AppError::Invalid {
+        field: "cron".into(),
+        message,
+    })
+}
