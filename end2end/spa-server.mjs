@@ -3,6 +3,7 @@
 // vcore server. Used by the browser tests to check that the SPA works against the server.
 //   node spa-server.mjs <port> <dist dir> <backend origin>
 import { createServer, request } from 'node:http';
+import { connect } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -35,4 +36,21 @@ createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(await readFile(path.join(dist, 'index.html')));
   }
+}).on('upgrade', (req, socket, head) => {
+  // WebSockets under /api/ (the live job queue): replay the request to the backend, then
+  // pipe both ways.
+  if (!req.url.startsWith('/api/')) { socket.destroy(); return; }
+  const upstream = connect(Number(backend.port), backend.hostname, () => {
+    const lines = [`${req.method} ${req.url} HTTP/1.1`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const [k, v] = [req.rawHeaders[i], req.rawHeaders[i + 1]];
+      lines.push(`${k}: ${k.toLowerCase() === 'host' ? backend.host : v}`);
+    }
+    upstream.write(lines.join('\r\n') + '\r\n\r\n');
+    if (head.length) upstream.write(head);
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  });
+  upstream.on('error', () => socket.destroy());
+  socket.on('error', () => upstream.destroy());
 }).listen(port, '127.0.0.1');

@@ -166,6 +166,50 @@ pub struct PageQuery {
     pub limit: Option<i64>,
 }
 
+/// The dashboard's data: jobs per queue, throughput over the last hour, latest failures,
+/// running jobs, and (for superusers) the machine's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub queues: Vec<QueueCounts>,
+    /// 60 entries, oldest first: jobs that ended in each minute of the last hour.
+    pub per_minute: Vec<MinuteCounts>,
+    pub recent_failures: Vec<JobPublic>,
+    pub running: Vec<JobPublic>,
+    pub system: Option<SystemStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueCounts {
+    pub queue: String,
+    pub pending: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MinuteCounts {
+    pub done: i64,
+    pub failed: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemStatus {
+    /// All CPUs together, 0–100, since the previous reading.
+    pub cpu_percent: f32,
+    pub cpus: usize,
+    pub memory_used: u64,
+    pub memory_total: u64,
+    /// The disk holding the data directory.
+    pub disk_used: u64,
+    pub disk_total: u64,
+    pub system_uptime_secs: u64,
+    pub process_uptime_secs: u64,
+    pub version: String,
+}
+
 /// Public facts the UI needs before sign-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]

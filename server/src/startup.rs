@@ -45,6 +45,7 @@ impl Application {
                 .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
         }
         started.services.announce_start("server");
+        vcore_app::api::start_system_clock();
         let state = AppState {
             services: started.services.clone(),
             leptos: crate::web::leptos_options(),

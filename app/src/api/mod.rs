@@ -7,12 +7,14 @@
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ctx;
+pub mod dashboard;
 pub mod jobs;
 pub mod profile;
 pub mod schedulers;
 pub mod session;
 pub mod users;
 
+pub use dashboard::*;
 pub use jobs::*;
 pub use profile::*;
 pub use schedulers::*;

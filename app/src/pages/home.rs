@@ -1,39 +1,270 @@
-//! `/`: the dashboard. For now a greeting, the account's facts and the ways onward; system
-//! status, queues and jobs arrive with the job engine (see the spec, S4–S7).
+//! `/`: the dashboard. Jobs per queue, jobs finished per minute over the last hour (an SVG
+//! chart drawn here), the latest failures and the running jobs; for superusers the machine's
+//! CPU, memory, disk and uptime. Server-rendered first; in the browser, job changes on the
+//! job-queue socket reload it (at most once a second) and the machine's state every 5 s.
+//! Below: the account's facts and the ways onward.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
+use crate::api::get_dashboard;
 use crate::auth::use_auth;
+use crate::components::live::{use_live, Live};
+use crate::pages::jobs::StatusBadge;
 use crate::pages::{day, loading};
-use crate::types::UserPublic;
+use crate::types::{Dashboard as Data, JobPublic, MinuteCounts, SystemStatus, UserPublic};
 
 #[component]
 pub fn HomePage() -> impl IntoView {
     let auth = use_auth();
+    let data = Resource::new(|| (), |_| async move { get_dashboard().await });
+    // Job changes reload the numbers, at most once a second.
+    let pending = StoredValue::new(false);
+    use_live(move |_, msg| {
+        let relevant = match &msg {
+            Live::Opened => true,
+            Live::Message(v) => matches!(v["type"].as_str(), Some("job" | "resync")),
+        };
+        if relevant && !pending.get_value() {
+            pending.set_value(true);
+            set_timeout(
+                move || {
+                    pending.set_value(false);
+                    data.refetch();
+                },
+                std::time::Duration::from_secs(1),
+            );
+        }
+    });
+    // The machine's state moves without job events: read it again every 5 s.
+    #[cfg(not(feature = "ssr"))]
+    {
+        if let Ok(handle) =
+            set_interval_with_handle(move || data.refetch(), std::time::Duration::from_secs(5))
+        {
+            on_cleanup(move || handle.clear());
+        }
+    }
     view! {
-        <Title text="Home" />
+        <Title text="Dashboard" />
         <Transition fallback=loading>
-            {move || auth.current().map(|me| view! { <Dashboard me /> })}
+            {move || auth.current().map(|me| view! { <Welcome me /> })}
+        </Transition>
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) => Either::Left(view! { <Numbers data=d /> }),
+                    Err(e) => Either::Right(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
+                }
+            })}
+        </Transition>
+        <Transition fallback=loading>
+            {move || auth.current().map(|me| view! { <Account me /> })}
         </Transition>
     }
 }
 
 #[component]
-fn Dashboard(me: UserPublic) -> impl IntoView {
+fn Welcome(me: UserPublic) -> impl IntoView {
     let name = me
         .full_name
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| me.username.clone());
-    let role = if me.is_superuser { "Superuser" } else { "User" };
-    let since = day(&me.created_at).to_string();
     view! {
         <header class="page-head">
             <h1>{format!("Welcome, {name}")}</h1>
             <p class="muted">"Your workspace at a glance."</p>
         </header>
+    }
+}
+
+#[component]
+fn Numbers(data: Data) -> impl IntoView {
+    let queues = data
+        .queues
+        .iter()
+        .map(|q| {
+            view! {
+                <tr>
+                    <th scope="row">{q.queue.clone()}</th>
+                    <td>{q.pending}</td>
+                    <td>{q.queued}</td>
+                    <td>{q.running}</td>
+                    <td>{q.done}</td>
+                    <td>{q.failed}</td>
+                    <td>{q.cancelled}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        {data.system.map(|s| view! { <System s /> })}
+        <div class="dash-grid">
+            <section class="card" aria-labelledby="queues-title">
+                <h2 id="queues-title">"Queues"</h2>
+                <div class="table-wrap">
+                    <table class="table">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Queue"</th>
+                                <th scope="col">"Pending"</th>
+                                <th scope="col">"Queued"</th>
+                                <th scope="col">"Running"</th>
+                                <th scope="col">"Done"</th>
+                                <th scope="col">"Failed"</th>
+                                <th scope="col">"Cancelled"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{queues}</tbody>
+                    </table>
+                </div>
+            </section>
+            <section class="card" aria-labelledby="throughput-title">
+                <h2 id="throughput-title">"Last hour"</h2>
+                <Throughput minutes=data.per_minute />
+            </section>
+            <section class="card" aria-labelledby="failures-title">
+                <h2 id="failures-title">"Recent failures"</h2>
+                <JobList jobs=data.recent_failures empty="No failures." />
+            </section>
+            <section class="card" aria-labelledby="running-title">
+                <h2 id="running-title">"Running now"</h2>
+                <JobList jobs=data.running empty="Nothing is running." />
+            </section>
+        </div>
+    }
+}
+
+fn bytes(n: u64) -> String {
+    let gib = n as f64 / (1u64 << 30) as f64;
+    match gib >= 1.0 {
+        true => format!("{gib:.1} GiB"),
+        false => format!("{:.0} MiB", n as f64 / (1u64 << 20) as f64),
+    }
+}
+
+fn duration(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m} min"),
+        (0, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
+fn percent(used: u64, total: u64) -> f64 {
+    match total {
+        0 => 0.0,
+        t => used as f64 * 100.0 / t as f64,
+    }
+}
+
+/// A labelled meter: the number in words, the bar for the eye.
+#[component]
+fn Meter(label: &'static str, value: f64, text: String) -> impl IntoView {
+    view! {
+        <div class="meter">
+            <dt>{label}</dt>
+            <dd>
+                <span>{text}</span>
+                <meter min="0" max="100" low="70" high="90" optimum="0" value=format!("{value:.0}") aria-label=label></meter>
+            </dd>
+        </div>
+    }
+}
+
+#[component]
+fn System(s: SystemStatus) -> impl IntoView {
+    let mem = percent(s.memory_used, s.memory_total);
+    let disk = percent(s.disk_used, s.disk_total);
+    view! {
+        <section class="card" aria-labelledby="system-title">
+            <h2 id="system-title">"System"</h2>
+            <dl class="facts">
+                <Meter label="CPU" value=f64::from(s.cpu_percent) text=format!("{:.0} % of {} CPUs", s.cpu_percent, s.cpus) />
+                <Meter label="Memory" value=mem text=format!("{} of {}", bytes(s.memory_used), bytes(s.memory_total)) />
+                <Meter label="Disk (data)" value=disk text=format!("{} of {}", bytes(s.disk_used), bytes(s.disk_total)) />
+                <div>
+                    <dt>"Uptime"</dt>
+                    <dd>{format!("vcore {} up {}; machine up {}", s.version, duration(s.process_uptime_secs), duration(s.system_uptime_secs))}</dd>
+                </div>
+            </dl>
+        </section>
+    }
+}
+
+/// Jobs ended per minute over the last hour: one bar per minute, done below, failed on top.
+#[component]
+fn Throughput(minutes: Vec<MinuteCounts>) -> impl IntoView {
+    let (done, failed): (i64, i64) = minutes
+        .iter()
+        .fold((0, 0), |(d, f), m| (d + m.done, f + m.failed));
+    let peak = minutes
+        .iter()
+        .map(|m| m.done + m.failed)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let (w, h, bar) = (600.0, 120.0, 10.0);
+    let bars = minutes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let x = i as f64 * bar;
+            let dh = m.done as f64 / peak * h;
+            let fh = m.failed as f64 / peak * h;
+            let ago = minutes.len() - i;
+            view! {
+                <g>
+                    <title>{format!("{ago} min ago: {} done, {} failed", m.done, m.failed)}</title>
+                    <rect class="bar-done" x=x y=h - dh width=bar - 2.0 height=dh />
+                    <rect class="bar-failed" x=x y=h - dh - fh width=bar - 2.0 height=fh />
+                </g>
+            }
+        })
+        .collect_view();
+    let summary =
+        format!("{done} jobs done and {failed} failed in the last hour; the busiest minute had {peak:.0}.");
+    view! {
+        <p class="muted">{summary.clone()}</p>
+        <svg class="chart" viewBox=format!("0 0 {w} {h}") role="img" aria-label=summary preserveAspectRatio="none">
+            {bars}
+        </svg>
+        <p class="legend"><span class="key key-done"></span>"done " <span class="key key-failed"></span>"failed"</p>
+    }
+}
+
+#[component]
+fn JobList(jobs: Vec<JobPublic>, empty: &'static str) -> impl IntoView {
+    if jobs.is_empty() {
+        return Either::Left(view! { <p class="muted">{empty}</p> });
+    }
+    let items = jobs
+        .into_iter()
+        .map(|j| {
+            let href = format!("/jobs/{}", j.id);
+            let detail = j.error.clone().unwrap_or_default();
+            view! {
+                <li>
+                    <A href=href>{format!("#{} {}", j.id, j.name)}</A>
+                    " "
+                    <StatusBadge status=j.status />
+                    <span class="muted clip">{detail}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    Either::Right(view! { <ul class="job-list">{items}</ul> })
+}
+
+#[component]
+fn Account(me: UserPublic) -> impl IntoView {
+    let role = if me.is_superuser { "Superuser" } else { "User" };
+    let since = day(&me.created_at).to_string();
+    view! {
         <section class="card" aria-labelledby="account-title">
             <h2 id="account-title">"Your account"</h2>
             <dl class="facts">
@@ -82,6 +313,5 @@ fn Dashboard(me: UserPublic) -> impl IntoView {
                 </li>
             </ul>
         </section>
-        <p class="muted">"Jobs, schedulers and live system status will appear here in a later release."</p>
     }
 }

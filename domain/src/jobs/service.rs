@@ -30,6 +30,17 @@ pub struct LogSlice {
     pub finished: bool,
 }
 
+/// See [`Services::job_stats`].
+#[derive(Debug, Clone)]
+pub struct JobStats {
+    /// (queue, status, count).
+    pub by_queue: Vec<(String, String, i64)>,
+    /// (minutes since an hour ago, status, count) of jobs that ended.
+    pub per_minute: Vec<(i64, String, i64)>,
+    pub recent_failures: Vec<Job>,
+    pub running: Vec<Job>,
+}
+
 /// Raw changes to a job (wire input), parsed by [`Services::update_job`].
 #[derive(Debug, Clone, Default)]
 pub struct JobEdit {
@@ -206,6 +217,26 @@ impl Services {
             scheduler_id,
         };
         store::list(&self.db, &filter, page.offset, page.limit).await
+    }
+
+    /// What the dashboard shows: jobs per queue and status, jobs ended per minute over the
+    /// last hour, the latest failures and the running jobs; a regular user's own only.
+    pub async fn job_stats(&self, actor: &User) -> DomainResult<JobStats> {
+        let owner = (!actor.is_superuser).then_some(actor.id);
+        let since = (chrono::Utc::now() - chrono::Duration::minutes(60)).naive_utc();
+        let listing = |status| ListFilter {
+            status: Some(status),
+            owner_id: owner,
+            ..Default::default()
+        };
+        Ok(JobStats {
+            by_queue: store::count_by_queue_status(&self.db, owner).await?,
+            per_minute: store::finished_per_minute(&self.db, owner, since).await?,
+            recent_failures: store::list(&self.db, &listing(JobStatus::Failed), 0, 5).await?.0,
+            running: store::list(&self.db, &listing(JobStatus::Running), 0, 10)
+                .await?
+                .0,
+        })
     }
 
     /// Changes a job that has not started yet (409 otherwise).

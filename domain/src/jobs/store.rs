@@ -704,6 +704,68 @@ pub async fn count_by_status(db: &Db) -> DomainResult<Vec<(String, i64)>> {
     }))
 }
 
+/// Jobs per queue and status, for the dashboard; `owner`: only theirs.
+pub async fn count_by_queue_status(db: &Db, owner: Option<i64>) -> DomainResult<Vec<(String, String, i64)>> {
+    Ok(crate::with_conn!(db, |conn| {
+        let mut q = jobs::table
+            .group_by((jobs::queue, jobs::status))
+            .select((jobs::queue, jobs::status, diesel::dsl::count_star()))
+            .order((jobs::queue, jobs::status))
+            .into_boxed();
+        if let Some(o) = owner {
+            q = q.filter(jobs::owner_id.eq(o));
+        }
+        q.load::<(String, String, i64)>(conn).await?
+    }))
+}
+
+#[derive(diesel::QueryableByName)]
+struct MinuteRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    m: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Jobs that ended at or after `since`, counted per whole minute after `since` and status:
+/// `(minute, status, count)`. `owner`: only theirs.
+pub async fn finished_per_minute(
+    db: &Db,
+    owner: Option<i64>,
+    since: NaiveDateTime,
+) -> DomainResult<Vec<(i64, String, i64)>> {
+    use diesel::sql_types::{BigInt, Nullable, Timestamp};
+    let rows: Vec<MinuteRow> = match db.backend() {
+        Backend::Sqlite(pool) => {
+            diesel::sql_query(
+                "SELECT CAST((julianday(finished_at) - julianday(?)) * 1440 AS INTEGER) AS m, status, \
+                 COUNT(*) AS n FROM jobs WHERE finished_at >= ? AND (? IS NULL OR owner_id = ?) \
+                 GROUP BY m, status",
+            )
+            .bind::<Timestamp, _>(since)
+            .bind::<Timestamp, _>(since)
+            .bind::<Nullable<BigInt>, _>(owner)
+            .bind::<Nullable<BigInt>, _>(owner)
+            .load(&mut *pool.get().await?)
+            .await?
+        }
+        Backend::Pg(pool) => {
+            diesel::sql_query(
+                "SELECT FLOOR(EXTRACT(EPOCH FROM (finished_at - $1)) / 60)::BIGINT AS m, status, \
+                 COUNT(*) AS n FROM jobs WHERE finished_at >= $1 AND ($2::BIGINT IS NULL OR owner_id = $2) \
+                 GROUP BY m, status",
+            )
+            .bind::<Timestamp, _>(since)
+            .bind::<Nullable<BigInt>, _>(owner)
+            .load(&mut *pool.get().await?)
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(|r| (r.m, r.status, r.n)).collect())
+}
+
 /// Filters of a job listing.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

@@ -3,7 +3,8 @@
 //! superuser). Never polls the database.
 //!
 //! Authentication: a bearer token in `Authorization`, a `token` query parameter (browsers
-//! cannot set headers on a WebSocket), or the session cookie. Anonymous upgrades get 401.
+//! cannot set headers on a WebSocket), or the session cookie, which counts only from the
+//! app's own (or a trusted) origin. Anonymous upgrades get 401, foreign origins 403.
 //!
 //! Messages (server → client, JSON text):
 //! - `{"type":"hello","next_seq":N,"resume":"fresh"|"replay"|"gap"}` first;
@@ -38,7 +39,7 @@ use vcore_domain::session_http;
 use vcore_domain::users::User;
 use vcore_domain::Services;
 
-use super::error::{ApiResult, RestError};
+use super::error::ApiResult;
 use super::extract::ValidQuery;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -58,10 +59,23 @@ pub async fn job_queue(
     parts: Parts,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let token = session_http::access_token(&parts.headers)
-        .map(str::to_string)
-        .or(q.token)
-        .ok_or_else(|| RestError::from(AppError::Unauthorized("Not authenticated".into())))?;
+    // A bearer header or a `token` parameter first: a page cannot make a browser send those.
+    // The session cookie last, and only from a trusted origin: browsers send cookies with
+    // any site's WebSocket handshake (SameSite=Strict stops it today; this does not rely on it).
+    let (token, from_cookie) = match (session_http::bearer(&parts.headers), q.token) {
+        (Some(t), _) => (t.to_string(), false),
+        (None, Some(t)) => (t, false),
+        (None, None) => match session_http::access_token(&parts.headers) {
+            Some(t) => (t.to_string(), true),
+            None => return Err(AppError::Unauthorized("Not authenticated".into()).into()),
+        },
+    };
+    if from_cookie
+        && session_http::is_cross_origin_write(&svc.config, &axum::http::Method::POST, &parts.headers)
+    {
+        tracing::warn!("cross-origin WebSocket refused");
+        return Err(AppError::Forbidden("Cross-origin request refused".into()).into());
+    }
     let me = svc.authenticate(&token).await?;
     let since = q.since;
     // Clients send only small requests: a small read buffer (allocated per connection) and

@@ -16,6 +16,7 @@ both_backends!(
     job_server_functions_follow_the_jobs_rules,
     the_tools_server_function_checks_its_caller_and_input,
     scheduler_server_functions_follow_the_schedulers_rules,
+    the_dashboard_counts_what_each_user_may_see,
     the_users_page_renders_on_the_server_every_time,
 );
 
@@ -511,6 +512,67 @@ async fn scheduler_server_functions_follow_the_schedulers_rules(b: Backend) {
         body.matches("UTC").count(),
         10,
         "five runs, each in the zone and in UTC: {body}"
+    );
+}
+
+/// `dashboard`: 401 anonymous; a user's numbers cover their own jobs, a superuser's all of
+/// them, and only a superuser gets the machine's state.
+async fn the_dashboard_counts_what_each_user_may_see(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let admin_cookie = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let bob = app.create_and_login("bob").await;
+    let bob_cookie = sign_in(&app, "bob", USER_PASSWORD).await;
+    let failing =
+        serde_json::json!({ "name": "boom", "type": "command", "command": "exit 1", "max_attempts": 1 });
+    let failing = id_of(&assert_status(app.post("/jobs/", Some(&admin), &failing).await, 201).await);
+    let mine = serde_json::json!({ "name": "bobs", "type": "script", "command": "noop" });
+    let mine = id_of(&assert_status(app.post("/jobs/", Some(bob.access()), &mine).await, 201).await);
+    for (id, token, status) in [(failing, admin.as_str(), "failed"), (mine, bob.access(), "done")] {
+        crate::jobs_api::wait_for_status(&app, token, id, status).await;
+    }
+    let url = server_fn_url("get_dashboard");
+    let (status, _, body) = call(&app, &url, None, None, &[]).await;
+    assert_eq!(status, 401, "{body}");
+
+    let read = |cookie: String| {
+        let url = url.clone();
+        let app = &app;
+        async move {
+            let (status, _, body) = call(app, &url, Some(&cookie), None, &[]).await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()
+        }
+    };
+    let sum = |d: &serde_json::Value, field: &str| -> i64 {
+        d["per_minute"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m[field].as_i64().unwrap())
+            .sum()
+    };
+    let all = read(admin_cookie).await;
+    assert_eq!(all["per_minute"].as_array().unwrap().len(), 60);
+    assert_eq!((sum(&all, "done"), sum(&all, "failed")), (1, 1), "{all}");
+    assert_eq!(all["queues"][0]["queue"], "default");
+    assert_eq!(
+        (
+            all["queues"][0]["done"].as_i64(),
+            all["queues"][0]["failed"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(all["recent_failures"][0]["name"], "boom");
+    assert!(all["system"]["memory_total"].as_u64().unwrap() > 0, "{all}");
+    assert!(all["system"]["cpus"].as_u64().unwrap() > 0);
+
+    let own = read(bob_cookie).await;
+    assert_eq!((sum(&own, "done"), sum(&own, "failed")), (1, 0), "{own}");
+    assert_eq!(own["recent_failures"], serde_json::json!([]));
+    assert!(
+        own["system"].is_null(),
+        "no machine state for a regular user: {own}"
     );
 }
 

@@ -81,6 +81,24 @@ async fn anonymous_and_bad_credentials_are_refused(b: Backend) {
     assert_eq!(status_of(&err), Some(401), "{err:?}");
     // Bad parameters: 422 naming them, before any upgrade.
     let admin = app.admin_token().await;
+    // The session cookie from another site's page: refused (cross-site WebSocket hijacking);
+    // from the app's own origin, fine.
+    let cookie = format!("vcore_access={admin}");
+    let mut req = ws_url(&app, "").into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req)
+        .await
+        .expect_err("a foreign origin is refused");
+    assert_eq!(status_of(&err), Some(403), "{err:?}");
+    let mut req = ws_url(&app, "").into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut().insert("origin", app.address.parse().unwrap());
+    assert!(
+        tokio_tungstenite::connect_async(req).await.is_ok(),
+        "the app's own origin is fine"
+    );
     let err = connect(&ws_url(&app, &format!("?token={admin}&since=soon")), None)
         .await
         .expect_err("a bad since is refused");
