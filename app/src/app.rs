@@ -32,6 +32,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="apple-touch-icon" href="/icon-192.png" />
+                // The service worker: installable app, offline page (see server/src/pwa.rs).
+                <script inner_html=REGISTER_SERVICE_WORKER></script>
             </head>
             <body>
                 <App />
@@ -39,6 +43,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         </html>
     }
 }
+
+/// Registers the service worker once the page has loaded (nothing happens without one).
+const REGISTER_SERVICE_WORKER: &str = "if ('serviceWorker' in navigator) { addEventListener('load', () => navigator.serviceWorker.register('/sw.js').catch(() => {})); }";
 
 /// The stylesheet cargo-leptos builds for the server; the Trunk build links its own copy
 /// from `frontend/index.html`, so there it is left out (it would be a 404).

@@ -15,6 +15,7 @@ pub mod bench_ws;
 pub mod cli;
 pub mod http;
 pub mod jobs_cli;
+pub mod pwa;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -36,6 +36,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .leptos_routes_with_context(state, routes, context.clone(), move || shell(options.clone()))
         // Only the pages (layers wrap the routes added before them, not the fallback).
         .layer(axum::middleware::from_fn(render_watchdog))
+        .merge(crate::pwa::router())
         // Static files, else the app's own 404 page (rendered with the same context).
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             context, shell,

@@ -15,7 +15,58 @@ both_backends!(
     unknown_api_paths_answer_json_404,
     openapi_document_lists_every_endpoint,
     interactive_docs_are_served_without_a_cdn,
+    the_manifest_and_service_worker_are_served,
 );
+
+/// The PWA's two generated files: the manifest names the project and its icons; the
+/// service worker carries a build version, is never cached by HTTP, and leaves the API alone.
+async fn the_manifest_and_service_worker_are_served(b: Backend) {
+    let opts = Opts {
+        env: vec![("PROJECT_NAME", "Acme Ops".into()), ("ACCENT", "#0a7f5c".into())],
+        ..Default::default()
+    };
+    let app = spawn_app(b, opts).await;
+    let resp = app
+        .client
+        .get(app.url("/manifest.webmanifest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/manifest+json");
+    let m: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        (m["name"].as_str(), m["theme_color"].as_str()),
+        (Some("Acme Ops"), Some("#0a7f5c"))
+    );
+    assert_eq!(m["display"], "standalone");
+    let sizes: Vec<&str> = m["icons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["sizes"].as_str())
+        .collect();
+    assert!(sizes.contains(&"192x192") && sizes.contains(&"512x512"), "{m}");
+    assert!(m["icons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["purpose"] == "maskable"));
+
+    let resp = app.client.get(app.url("/sw.js")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/javascript");
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    let js = resp.text().await.unwrap();
+    assert!(
+        !js.contains("__VERSION__") && js.contains("const CACHE = 'vcore-"),
+        "versioned"
+    );
+    assert!(
+        js.contains("url.pathname.startsWith('/api/')"),
+        "the API is left alone"
+    );
+}
 
 async fn health_and_readiness_probes_answer(b: Backend) {
     let app = spawn_app(b, Opts::default()).await;
