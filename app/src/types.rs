@@ -426,6 +426,8 @@ pub struct JobsQuery {
     pub status: Option<String>,
     pub queue_name: Option<String>,
     pub priority: Option<String>,
+    /// Only jobs whose name contains this, ignoring case.
+    pub name: Option<String>,
     /// Only the jobs this scheduler made.
     pub scheduler_id: Option<i64>,
     pub offset: Option<i64>,

@@ -70,4 +70,12 @@ test('the jobs list updates itself and filters by status', async ({ page, reques
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(/status=failed/);
   await expect(page.getByRole('row').filter({ hasText: name })).toHaveCount(0);
+
+  // By name, any case: only that job.
+  await page.getByLabel('Status', { exact: true }).selectOption('');
+  await page.getByLabel('Name contains', { exact: true }).fill(name.toUpperCase());
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/name=/);
+  await expect(page.getByRole('row').filter({ hasText: name })).toHaveCount(1);
+  await expect(page.getByText(/^1–1 of 1$/)).toBeVisible();
 });

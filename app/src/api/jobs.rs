@@ -12,6 +12,7 @@ pub async fn list_jobs(
     #[server(default)] status: String,
     #[server(default)] queue_name: String,
     #[server(default)] priority: String,
+    #[server(default)] name: String,
     offset: Option<i64>,
     limit: Option<i64>,
 ) -> Result<JobsPage, AppError> {
@@ -21,10 +22,13 @@ pub async fn list_jobs(
     let (rows, count) = svc
         .list_jobs(
             &me,
-            some(&status).as_deref(),
-            some(&queue_name).as_deref(),
-            some(&priority).as_deref(),
-            None,
+            vcore_domain::jobs::service::JobQuery {
+                status: some(&status).as_deref(),
+                queue: some(&queue_name).as_deref(),
+                priority: some(&priority).as_deref(),
+                name: some(&name).as_deref(),
+                scheduler_id: None,
+            },
             page,
         )
         .await?;

@@ -27,6 +27,7 @@ struct Filter {
     status: String,
     queue_name: String,
     priority: String,
+    name: String,
     offset: i64,
 }
 
@@ -38,6 +39,7 @@ impl Filter {
             ("status", &self.status),
             ("queue_name", &self.queue_name),
             ("priority", &self.priority),
+            ("name", &self.name),
         ] {
             if !v.is_empty() {
                 parts.push(format!("{k}={}", urlencode(v)));
@@ -70,12 +72,23 @@ pub fn JobsPage() -> impl IntoView {
             status: q.get("status").unwrap_or_default(),
             queue_name: q.get("queue_name").unwrap_or_default(),
             priority: q.get("priority").unwrap_or_default(),
+            name: q.get("name").unwrap_or_default(),
             offset: q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0).max(0),
         })
     });
     let jobs = Resource::new(
         move || filter.get(),
-        |f| async move { list_jobs(f.status, f.queue_name, f.priority, Some(f.offset), Some(PAGE)).await },
+        |f| async move {
+            list_jobs(
+                f.status,
+                f.queue_name,
+                f.priority,
+                f.name,
+                Some(f.offset),
+                Some(PAGE),
+            )
+            .await
+        },
     );
     // Any job change (or a reconnect) reloads the page of the list; bursts are coalesced
     // into one reload at most every 300 ms.
@@ -143,6 +156,10 @@ fn FilterForm(filter: Memo<Filter>) -> impl IntoView {
                         .map(|p| view! { <option value=p selected=move || f().priority == p>{p}</option> })
                         .collect_view()}
                 </select>
+            </div>
+            <div class="field inline">
+                <label for="filter-name">"Name contains"</label>
+                <input id="filter-name" name="name" type="search" value=move || f().name autocomplete="off" />
             </div>
             <div class="field inline">
                 <label for="filter-queue">"Queue"</label>

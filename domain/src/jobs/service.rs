@@ -30,6 +30,17 @@ pub struct LogSlice {
     pub finished: bool,
 }
 
+/// The filters of [`Services::list_jobs`], as the client gave them (checked there).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobQuery<'a> {
+    pub status: Option<&'a str>,
+    pub queue: Option<&'a str>,
+    pub priority: Option<&'a str>,
+    /// Part of the name, any case.
+    pub name: Option<&'a str>,
+    pub scheduler_id: Option<i64>,
+}
+
 /// See [`Services::job_stats`].
 #[derive(Debug, Clone)]
 pub struct JobStats {
@@ -203,18 +214,29 @@ impl Services {
     pub async fn list_jobs(
         &self,
         actor: &User,
-        status: Option<&str>,
-        queue: Option<&str>,
-        priority: Option<&str>,
-        scheduler_id: Option<i64>,
+        q: JobQuery<'_>,
         page: Page,
     ) -> DomainResult<(Vec<Job>, i64)> {
+        let name = q.name.map(str::trim).filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.chars().any(char::is_control)) {
+            return Err(DomainError::invalid(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        if name.is_some_and(|n| n.chars().count() > super::MAX_NAME) {
+            return Err(DomainError::invalid(
+                "name",
+                format!("must be at most {} characters", super::MAX_NAME),
+            ));
+        }
         let filter = ListFilter {
-            status: status.map(|s| JobStatus::parse("status", s)).transpose()?,
-            queue: queue.map(str::to_string),
-            priority: priority.map(|p| Priority::parse("priority", p)).transpose()?,
+            status: q.status.map(|s| JobStatus::parse("status", s)).transpose()?,
+            queue: q.queue.map(str::to_string),
+            priority: q.priority.map(|p| Priority::parse("priority", p)).transpose()?,
             owner_id: (!actor.is_superuser).then_some(actor.id),
-            scheduler_id,
+            scheduler_id: q.scheduler_id,
+            name: name.map(str::to_string),
         };
         store::list(&self.db, &filter, page.offset, page.limit).await
     }

@@ -776,6 +776,24 @@ pub struct ListFilter {
     pub owner_id: Option<i64>,
     /// Only the jobs this scheduler made.
     pub scheduler_id: Option<i64>,
+    /// Only jobs whose name contains this, ignoring case (ASCII).
+    pub name: Option<String>,
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// `%text%` for LIKE, with `%`, `_` and `\` taken literally (escaped with `\`).
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 /// A page of jobs, newest first, and the total that match.
@@ -797,6 +815,9 @@ pub async fn list(db: &Db, f: &ListFilter, offset: i64, limit: i64) -> DomainRes
             }
             if let Some(sid) = f.scheduler_id {
                 q = q.filter(jobs::scheduler_id.eq(sid));
+            }
+            if let Some(name) = &f.name {
+                q = q.filter(lower(jobs::name).like(contains_pattern(name)).escape('\\'));
             }
             q
         }};

@@ -47,10 +47,13 @@ async fn list_jobs(
     let (rows, count) = svc
         .list_jobs(
             &me,
-            q.status.as_deref(),
-            q.queue_name.as_deref(),
-            q.priority.as_deref(),
-            q.scheduler_id,
+            vcore_domain::jobs::service::JobQuery {
+                status: q.status.as_deref(),
+                queue: q.queue_name.as_deref(),
+                priority: q.priority.as_deref(),
+                name: q.name.as_deref(),
+                scheduler_id: q.scheduler_id,
+            },
             page,
         )
         .await

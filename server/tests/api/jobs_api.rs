@@ -1055,6 +1055,7 @@ async fn bad_job_input_names_the_field_and_changes_nothing(b: Backend) {
         ("limit=1001", "limit"),
         ("limit=abc", "limit"),
         ("offset=-1", "offset"),
+        ("name=a%00b", "name"),
     ] {
         let body = assert_status(app.get(&format!("/jobs/?{query}"), Some(&admin)).await, 422).await;
         assert_validation_detail(&body, &["query", param]);
@@ -1511,6 +1512,13 @@ async fn the_list_filters_and_pages_newest_first(b: Backend) {
         ("?priority=lowest", vec![]),
         ("?queue_name=default&priority=high&status=queued", vec![j4, j2]),
         ("?status=queued&queue_name=reserved&priority=low", vec![j3]),
+        // Name contains, any case; LIKE's wildcards are taken literally.
+        ("?name=J4", vec![j4]),
+        ("?name=j", vec![j5, j4, j3, j2, j1]),
+        ("?name=ATE", vec![later]),
+        ("?name=%25", vec![]),
+        ("?name=_", vec![]),
+        ("?name=fin&status=done", vec![finished]),
     ];
     for (query, expected) in cases {
         let got = list(&app, &admin, query).await;
