@@ -89,3 +89,25 @@ fn set_cookies(values: [HeaderValue; 2]) -> Result<(), AppError> {
     }
     Ok(())
 }
+
+/// A form field's text, trimmed; `None` when it is empty.
+pub fn filled(text: String) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// A form field's optional whole number (`None` when empty); otherwise a 422 naming
+/// `field`. `unit` completes "a whole number" in the message (e.g. " of seconds").
+pub fn form_number<T: std::str::FromStr>(
+    field: &str,
+    text: String,
+    unit: &str,
+) -> Result<Option<T>, AppError> {
+    filled(text)
+        .map(|v| {
+            v.parse::<T>().map_err(|_| AppError::Invalid {
+                field: field.into(),
+                message: format!("expected a whole number{unit}, got {v:?}"),
+            })
+        })
+        .transpose()
+}

@@ -67,17 +67,7 @@ pub async fn create_job(
     #[server(default)] timeout_secs: String,
 ) -> Result<JobPublic, AppError> {
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
-    let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let number = |field: &str, s: String| -> Result<Option<i32>, AppError> {
-        some(s)
-            .map(|v| {
-                v.parse::<i32>().map_err(|_| AppError::Invalid {
-                    field: field.into(),
-                    message: format!("expected a whole number, got {v:?}"),
-                })
-            })
-            .transpose()
-    };
+    use super::ctx::{filled as some, form_number};
     let meta = match some(meta) {
         None => None,
         Some(text) => Some(serde_json::from_str(&text).map_err(|e| AppError::Invalid {
@@ -92,8 +82,8 @@ pub async fn create_job(
         priority: some(priority),
         queue_name: some(queue_name),
         meta,
-        max_attempts: number("max_attempts", max_attempts)?,
-        timeout_secs: number("timeout_secs", timeout_secs)?,
+        max_attempts: form_number("max_attempts", max_attempts, "")?,
+        timeout_secs: form_number("timeout_secs", timeout_secs, "")?,
         run_at: None,
         unique_key: None,
     };

@@ -33,15 +33,8 @@ pub async fn create_scheduler(
     job_command: String,
 ) -> Result<SchedulerPublic, AppError> {
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
-    let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let repeat = some(repeat_every_seconds)
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| AppError::Invalid {
-                field: "repeat_every_seconds".into(),
-                message: format!("expected a whole number of seconds, got {v:?}"),
-            })
-        })
-        .transpose()?;
+    use super::ctx::{filled as some, form_number};
+    let repeat = form_number::<i64>("repeat_every_seconds", repeat_every_seconds, " of seconds")?;
     let input = crate::types::SchedulerCreate {
         name,
         description: None,

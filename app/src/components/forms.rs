@@ -21,6 +21,24 @@ where
     })
 }
 
+/// The first of several actions' latest errors (a page with one message line for them all).
+pub fn first_error<const N: usize>(errors: [Signal<Option<AppError>>; N]) -> Signal<Option<AppError>> {
+    Signal::derive(move || errors.iter().find_map(|e| e.get()))
+}
+
+/// Calls `refetch` each time one of the actions (given by their `version()`) completes a
+/// run, never on the first render. Effects run only in the browser: the server renders the
+/// data once, and the resource behind it keeps a constant source (see the users page).
+pub fn refetch_after<const N: usize>(versions: [RwSignal<usize>; N], refetch: impl Fn() + 'static) {
+    Effect::new(move |seen: Option<[usize; N]>| {
+        let now = versions.map(|v| v.get());
+        if seen.is_some_and(|seen| seen != now) {
+            refetch();
+        }
+        now
+    });
+}
+
 /// True while the action's latest run is a success.
 pub fn succeeded<S>(action: ServerAction<S>) -> Signal<bool>
 where

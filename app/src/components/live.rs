@@ -53,6 +53,33 @@ pub fn use_live(on: impl Fn(LiveSocket, Live) + 'static) {
     let _ = on;
 }
 
+/// Calls `reload` when jobs change (a `job` or `resync` message) or the socket (re)connects,
+/// at most once per `every`: a burst of events makes one reload, `every` after the first.
+pub fn reload_on_job_changes(reload: impl Fn() + Copy + 'static, every: std::time::Duration) {
+    #[cfg(not(feature = "ssr"))]
+    {
+        let pending = StoredValue::new(false);
+        use_live(move |_, msg| {
+            let relevant = match &msg {
+                Live::Opened => true,
+                Live::Message(v) => matches!(v["type"].as_str(), Some("job" | "resync")),
+            };
+            if relevant && !pending.get_value() {
+                pending.set_value(true);
+                set_timeout(
+                    move || {
+                        pending.set_value(false);
+                        reload();
+                    },
+                    every,
+                );
+            }
+        });
+    }
+    #[cfg(feature = "ssr")]
+    let _ = (reload, every);
+}
+
 #[cfg(not(feature = "ssr"))]
 mod browser {
     use super::*;

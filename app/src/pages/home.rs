@@ -11,7 +11,7 @@ use leptos_router::components::A;
 
 use crate::api::get_dashboard;
 use crate::auth::use_auth;
-use crate::components::live::{use_live, Live};
+use crate::components::live::reload_on_job_changes;
 use crate::pages::jobs::StatusBadge;
 use crate::pages::{day, loading};
 use crate::types::{Dashboard as Data, JobPublic, MinuteCounts, SystemStatus, UserPublic};
@@ -21,23 +21,7 @@ pub fn HomePage() -> impl IntoView {
     let auth = use_auth();
     let data = Resource::new(|| (), |_| async move { get_dashboard().await });
     // Job changes reload the numbers, at most once a second.
-    let pending = StoredValue::new(false);
-    use_live(move |_, msg| {
-        let relevant = match &msg {
-            Live::Opened => true,
-            Live::Message(v) => matches!(v["type"].as_str(), Some("job" | "resync")),
-        };
-        if relevant && !pending.get_value() {
-            pending.set_value(true);
-            set_timeout(
-                move || {
-                    pending.set_value(false);
-                    data.refetch();
-                },
-                std::time::Duration::from_secs(1),
-            );
-        }
-    });
+    reload_on_job_changes(move || data.refetch(), std::time::Duration::from_secs(1));
     // The machine's state moves without job events: read it again every 5 s.
     #[cfg(not(feature = "ssr"))]
     {

@@ -12,7 +12,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::json;
 
 use crate::api::{get_job, read_job_log, DeleteJob, KillJob, SetJobStatus};
-use crate::components::forms::{action_error, FormError};
+use crate::components::forms::{action_error, first_error, refetch_after, FormError};
 use crate::components::live::{use_live, Live};
 use crate::pages::jobs::StatusBadge;
 use crate::pages::loading;
@@ -36,13 +36,7 @@ pub fn JobPage() -> impl IntoView {
             navigate("/jobs", Default::default());
         }
     });
-    Effect::new(move |seen: Option<(usize, usize)>| {
-        let now = (kill.version().get(), status.version().get());
-        if seen.is_some_and(|s| s != now) {
-            job.refetch();
-        }
-        now
-    });
+    refetch_after([kill.version(), status.version()], move || job.refetch());
     use_live(move |socket, msg| match msg {
         // Subscribe on every (re)connect.
         Live::Opened => socket.send(&json!({ "type": "subscribe_logs", "job_id": id.get_untracked() })),
@@ -100,8 +94,7 @@ fn JobView(
     delete: ServerAction<DeleteJob>,
 ) -> impl IntoView {
     let id = job.id;
-    let errors = [action_error(kill), action_error(status), action_error(delete)];
-    let error = Signal::derive(move || errors.iter().find_map(|e| e.get()));
+    let error = first_error([action_error(kill), action_error(status), action_error(delete)]);
     let running = job.status == "running";
     let ended = matches!(job.status.as_str(), "done" | "failed" | "cancelled");
     let waiting = matches!(job.status.as_str(), "pending" | "queued");

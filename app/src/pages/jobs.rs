@@ -13,7 +13,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{list_jobs, CreateJob};
 use crate::components::forms::{action_error, Field, FormError};
-use crate::components::live::{use_live, Live};
+use crate::components::live::reload_on_job_changes;
 use crate::pages::loading;
 use crate::types::{JobPublic, JobsPage as Page};
 
@@ -92,23 +92,7 @@ pub fn JobsPage() -> impl IntoView {
     );
     // Any job change (or a reconnect) reloads the page of the list; bursts are coalesced
     // into one reload at most every 300 ms.
-    let pending = StoredValue::new(false);
-    use_live(move |_, msg| {
-        let relevant = match &msg {
-            Live::Opened => true,
-            Live::Message(v) => matches!(v["type"].as_str(), Some("job" | "resync")),
-        };
-        if relevant && !pending.get_value() {
-            pending.set_value(true);
-            set_timeout(
-                move || {
-                    pending.set_value(false);
-                    jobs.refetch();
-                },
-                std::time::Duration::from_millis(300),
-            );
-        }
-    });
+    reload_on_job_changes(move || jobs.refetch(), std::time::Duration::from_millis(300));
     view! {
         <Title text="Jobs" />
         <header class="page-head row">

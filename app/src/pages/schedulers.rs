@@ -8,7 +8,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{list_schedulers, preview_cron, CreateScheduler, DeleteScheduler, ToggleScheduler};
-use crate::components::forms::{action_error, reset_on_success, Field, FormError};
+use crate::components::forms::{
+    action_error, first_error, refetch_after, reset_on_success, Field, FormError,
+};
 use crate::pages::loading;
 use crate::types::{SchedulerPublic, SchedulersPage as Page};
 
@@ -19,19 +21,11 @@ pub fn SchedulersPage() -> impl IntoView {
     let delete = ServerAction::<DeleteScheduler>::new();
     // A constant source, refetched after actions in the browser (see the users page).
     let list = Resource::new(|| (), |_| async move { list_schedulers().await });
-    Effect::new(move |seen: Option<(usize, usize, usize)>| {
-        let now = (
-            create.version().get(),
-            toggle.version().get(),
-            delete.version().get(),
-        );
-        if seen.is_some_and(|seen| seen != now) {
-            list.refetch();
-        }
-        now
-    });
-    let errors = [action_error(toggle), action_error(delete)];
-    let row_error = Signal::derive(move || errors.iter().find_map(|e| e.get()));
+    refetch_after(
+        [create.version(), toggle.version(), delete.version()],
+        move || list.refetch(),
+    );
+    let row_error = first_error([action_error(toggle), action_error(delete)]);
     view! {
         <Title text="Schedulers" />
         <header class="page-head">

@@ -9,7 +9,7 @@ use leptos_meta::Title;
 
 use crate::api::{list_users, CreateUser, SetUserActive};
 use crate::auth::use_auth;
-use crate::components::forms::{action_error, reset_on_success, Field, FormError};
+use crate::components::forms::{action_error, refetch_after, reset_on_success, Field, FormError};
 use crate::pages::{day, loading};
 use crate::types::{AppError, UsersPage as Page};
 
@@ -34,13 +34,7 @@ pub fn UsersPage() -> impl IntoView {
             }
         },
     );
-    Effect::new(move |seen: Option<(usize, usize)>| {
-        let now = (create.version().get(), toggle.version().get());
-        if seen.is_some_and(|seen| seen != now) {
-            users.refetch();
-        }
-        now
-    });
+    refetch_after([create.version(), toggle.version()], move || users.refetch());
     view! {
         <Title text="Users" />
         <Transition fallback=loading>
