@@ -191,6 +191,19 @@ impl From<vcore_domain::jobs::service::LogSlice> for JobLog {
     }
 }
 
+impl From<vcore_domain::jobs::service::BulkOutcome> for BulkResult {
+    fn from(o: vcore_domain::jobs::service::BulkOutcome) -> Self {
+        BulkResult {
+            done: o.done,
+            skipped: o
+                .skipped
+                .into_iter()
+                .map(|(id, reason)| BulkSkipped { id, reason })
+                .collect(),
+        }
+    }
+}
+
 impl From<vcore_domain::jobs::schedulers::Scheduler> for SchedulerPublic {
     fn from(s: vcore_domain::jobs::schedulers::Scheduler) -> Self {
         SchedulerPublic {

@@ -319,6 +319,32 @@ pub struct JobStatusUpdate {
     pub status: String,
 }
 
+/// `POST /jobs/bulk`: one action on many jobs (`retry`, `kill` or `delete`; at most 500).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct JobsBulk {
+    pub action: String,
+    pub ids: Vec<i64>,
+}
+
+/// What a bulk action did: the jobs acted on, and the others with the reason each was left
+/// alone (the error the single call would have given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct BulkResult {
+    pub done: Vec<i64>,
+    pub skipped: Vec<BulkSkipped>,
+}
+
+/// A job a bulk action left alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct BulkSkipped {
+    pub id: i64,
+    pub reason: String,
+}
+
 /// A page of jobs, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -438,7 +464,11 @@ pub struct JobsQuery {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(IntoParams))]
 pub struct LogQuery {
+    /// Bytes to skip (tail a running job by asking again from `next_offset`).
     pub offset: Option<u64>,
+    /// `true`: the end of the output instead, its last 64 KiB from a line start (not with
+    /// `offset`).
+    pub tail: Option<bool>,
 }
 
 /// A slice of a job's log. Tail a running job by asking again from `next_offset`.

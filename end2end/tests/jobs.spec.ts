@@ -79,3 +79,82 @@ test('the jobs list updates itself and filters by status', async ({ page, reques
   await expect(page.getByRole('row').filter({ hasText: name })).toHaveCount(1);
   await expect(page.getByText(/^1–1 of 1$/)).toBeVisible();
 });
+
+test('shows coloured output, searches it and downloads it', async ({ page }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await newCommandJob(page, 'colours', "printf '\\033[31mred-word\\033[0m plain\\n'; for i in $(seq 1 50); do echo row-$i; done");
+  await expect(badge(page)).toHaveText('done');
+  const output = page.getByLabel('Job output');
+  await expect(output).toContainText('row-50');
+  // The colour is a class; no escape sequence is left in the text.
+  await expect(output.locator('span.a-f2')).toHaveText('red-word');
+  expect(await output.textContent()).not.toContain('\u001b');
+  expect(await output.textContent()).not.toContain('[31m');
+
+  // Search: only the matching lines (row-4, row-40 … row-49).
+  const search = page.getByLabel('Search the output');
+  await search.fill('ROW-4');
+  await expect(page.getByText('11 matching lines')).toBeVisible();
+  await expect(output).toContainText('row-49');
+  await expect(output).not.toContainText('row-39');
+  await expect(output).not.toContainText('red-word');
+  await search.fill('');
+  await expect(output).toContainText('row-39');
+  await expect(output.locator('span.a-f2')).toHaveText('red-word');
+
+  // Download: the whole log as a file, escape sequences and all.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toMatch(/^job-\d+\.log$/);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await download.createReadStream()) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  expect(text).toContain('\u001b[31mred-word\u001b[0m plain\n');
+  expect(text.trimEnd().split('\n')).toHaveLength(51);
+});
+
+test('selects jobs and retries, kills and deletes them in bulk', async ({ page, request }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  const login = await request.post('/api/v1/login/access-token', { form: ADMIN });
+  const { access_token } = await login.json();
+  const prefix = `bulk-${Date.now()}`;
+  const later = new Date(Date.now() + 3600_000).toISOString();
+  for (const n of [1, 2, 3]) {
+    const r = await request.post('/api/v1/jobs/', {
+      headers: { Authorization: `Bearer ${access_token}` },
+      data: { name: `${prefix}-${n}`, type: 'script', command: 'noop', run_at: later },
+    });
+    expect(r.status()).toBe(201);
+  }
+  await open(page, `/jobs?name=${prefix}`);
+  const rows = page.getByRole('row').filter({ hasText: prefix });
+  await expect(rows).toHaveCount(3);
+  const bar = page.getByRole('group', { name: 'Selected jobs' });
+  await expect(bar.getByRole('button', { name: 'Kill' })).toBeDisabled();
+
+  // Kill all three (they are waiting: they end cancelled).
+  await page.getByLabel('Select all jobs on this page').check();
+  await expect(bar).toContainText('3 jobs selected');
+  await bar.getByRole('button', { name: 'Kill' }).click();
+  await expect(page.getByRole('status').filter({ hasText: '3 done' })).toBeVisible();
+  await expect(rows.locator('.badge', { hasText: 'cancelled' })).toHaveCount(3);
+  await expect(bar).toContainText('Select jobs');
+
+  // Retry one: it runs now and ends done; a second retry of it is refused with the reason.
+  const first = rows.filter({ hasText: `${prefix}-1` });
+  await first.getByRole('checkbox').check();
+  await bar.getByRole('button', { name: 'Retry' }).click();
+  await expect(first.locator('.badge')).toHaveText('done');
+  await first.getByRole('checkbox').check();
+  await bar.getByRole('button', { name: 'Retry' }).click();
+  await expect(page.getByRole('status').filter({ hasText: '0 done; 1 skipped' })).toContainText('cannot move');
+
+  // Delete all, after confirming.
+  page.once('dialog', (d) => d.accept());
+  await page.getByLabel('Select all jobs on this page').check();
+  await bar.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('status').filter({ hasText: '3 done' })).toBeVisible();
+  await expect(page.getByText('No jobs match.')).toBeVisible();
+});

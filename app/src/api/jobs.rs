@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::types::{AppError, JobLog, JobPublic, JobsPage};
+use crate::types::{AppError, BulkResult, JobLog, JobPublic, JobsPage};
 
 /// Jobs the caller may see, newest first. Empty filters mean "any".
 #[server]
@@ -45,11 +45,19 @@ pub async fn get_job(id: i64) -> Result<JobPublic, AppError> {
     Ok(svc.get_job(&me, id).await?.into())
 }
 
-/// The job's output from `offset` on.
+/// The job's output from `offset` on, or (`tail`) its last 64 KiB from a line start.
 #[server]
-pub async fn read_job_log(id: i64, #[server(default)] offset: u64) -> Result<JobLog, AppError> {
+pub async fn read_job_log(
+    id: i64,
+    #[server(default)] offset: u64,
+    #[server(default)] tail: bool,
+) -> Result<JobLog, AppError> {
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
-    Ok(svc.job_log(&me, id, offset).await?.into())
+    Ok(match tail {
+        true => svc.job_log_tail(&me, id).await?,
+        false => svc.job_log(&me, id, offset).await?,
+    }
+    .into())
 }
 
 /// Enqueues a job from the new-job form. `meta` is JSON text (empty: none). (One argument
@@ -110,4 +118,12 @@ pub async fn delete_job(id: i64) -> Result<(), AppError> {
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
     svc.delete_job(&me, id).await?;
     Ok(())
+}
+
+/// `retry`, `kill` or `delete` each of `ids` (the jobs page's selection); jobs the caller may
+/// not touch, or in the wrong state, are skipped with the reason.
+#[server]
+pub async fn bulk_jobs(action: String, ids: Vec<i64>) -> Result<BulkResult, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    Ok(svc.bulk_jobs(&me, &action, &ids).await?.into())
 }

@@ -2,7 +2,10 @@
 //! (kill while running, retry once ended, cancel before it starts, delete unless running).
 //! In the browser the job-queue socket keeps it current: status changes reload the job,
 //! and the output follows the running job line by line (follow mode, with a switch).
-//! Output is shown as plain text, never as HTML.
+//! Output keeps its ANSI colours (as CSS classes, text never parsed as HTML); a search box
+//! narrows it to the matching lines; long output shows its end, and the whole log downloads.
+
+use std::sync::Arc;
 
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -12,6 +15,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::json;
 
 use crate::api::{get_job, read_job_log, DeleteJob, KillJob, SetJobStatus};
+use crate::components::ansi::{self, Style};
 use crate::components::forms::{action_error, first_error, refetch_after, FormError};
 use crate::components::live::{use_live, Live};
 use crate::pages::jobs::StatusBadge;
@@ -25,8 +29,11 @@ pub fn JobPage() -> impl IntoView {
         Memo::new(move |_| params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0)));
     let job = Resource::new(move || id.get(), |id| async move { get_job(id).await });
     // The output so far; live lines are appended in the browser.
-    let log = Resource::new(move || id.get(), |id| async move { read_job_log(id, 0).await });
-    let live_lines = RwSignal::new(String::new());
+    let log = Resource::new(
+        move || id.get(),
+        |id| async move { read_job_log(id, 0, true).await },
+    );
+    let live = LiveLines::new();
     let kill = ServerAction::<KillJob>::new();
     let status = ServerAction::<SetJobStatus>::new();
     let delete = ServerAction::<DeleteJob>::new();
@@ -43,7 +50,7 @@ pub fn JobPage() -> impl IntoView {
         Live::Message(v) => match v["type"].as_str() {
             // From here on lines arrive live: reload what was written before.
             Some("subscribed") if v["job_id"].as_i64() == Some(id.get_untracked()) => {
-                live_lines.set(String::new());
+                live.clear();
                 log.refetch();
                 job.refetch();
             }
@@ -51,16 +58,12 @@ pub fn JobPage() -> impl IntoView {
                 job.refetch();
                 // A retry starts a new attempt: its output is read afresh.
                 if v["status"] == "queued" {
-                    live_lines.set(String::new());
+                    live.clear();
                     log.refetch();
                 }
             }
             Some("log") if v["job_id"].as_i64() == Some(id.get_untracked()) => {
-                let line = v["line"].as_str().unwrap_or_default();
-                live_lines.update(|l| {
-                    l.push_str(line);
-                    l.push('\n');
-                });
+                live.push(v["line"].as_str().unwrap_or_default());
             }
             Some("resync") => job.refetch(),
             _ => {}
@@ -81,7 +84,7 @@ pub fn JobPage() -> impl IntoView {
             })}
         </Transition>
         <section class="card" aria-labelledby="log-title">
-            <LogView log live_lines />
+            <LogView id log live />
         </section>
     }
 }
@@ -151,16 +154,63 @@ fn JobView(
     }
 }
 
+/// Most live lines kept on the page; older ones are dropped (the download has them all).
+const LIVE_MAX: usize = 5_000;
+
+/// Lines that arrived over the socket since the log was read, numbered (the key of each
+/// line's row, so a new line renders alone).
+#[derive(Clone, Copy)]
+struct LiveLines {
+    lines: RwSignal<Vec<(u64, Arc<str>)>>,
+    next: StoredValue<u64>,
+}
+
+impl LiveLines {
+    fn new() -> Self {
+        LiveLines {
+            lines: RwSignal::new(Vec::new()),
+            next: StoredValue::new(0),
+        }
+    }
+
+    fn clear(&self) {
+        self.lines.set(Vec::new());
+    }
+
+    fn push(&self, line: &str) {
+        let n = self.next.get_value();
+        self.next.set_value(n + 1);
+        self.lines.update(|l| {
+            if l.len() >= LIVE_MAX {
+                l.drain(..l.len() + 1 - LIVE_MAX);
+            }
+            l.push((n, Arc::from(line)));
+        });
+    }
+}
+
+/// The lines of `text` and `live` that contain `q` (any case, colours ignored).
+fn matching(text: &str, live: &[(u64, Arc<str>)], q: &str) -> Vec<String> {
+    let q = q.to_lowercase();
+    text.lines()
+        .chain(live.iter().map(|(_, l)| &**l))
+        .filter(|l| ansi::plain(l).to_lowercase().contains(&q))
+        .map(str::to_string)
+        .collect()
+}
+
 #[component]
 fn LogView(
+    id: Memo<i64>,
     log: Resource<Result<crate::types::JobLog, crate::types::AppError>>,
-    live_lines: RwSignal<String>,
+    live: LiveLines,
 ) -> impl IntoView {
     let follow = RwSignal::new(true);
+    let query = RwSignal::new(String::new());
     let pre = NodeRef::<leptos::html::Pre>::new();
     // Follow mode: keep the newest line in view as lines arrive.
     Effect::new(move |_| {
-        live_lines.track();
+        live.lines.track();
         if follow.get_untracked() {
             if let Some(el) = pre.get() {
                 el.set_scroll_top(el.scroll_height());
@@ -168,26 +218,79 @@ fn LogView(
         }
     });
     view! {
-        <div class="row">
+        <div class="row log-tools">
             <h2 id="log-title">"Output"</h2>
+            <input type="search" class="log-search" placeholder="Search the output" aria-label="Search the output"
+                prop:value=move || query.get() on:input=move |e| query.set(event_target_value(&e)) />
             <label class="check">
                 <input type="checkbox" prop:checked=move || follow.get() on:change=move |e| follow.set(event_target_checked(&e)) />
                 <span>"Follow"</span>
             </label>
+            <a class="button small" href=move || format!("/api/v1/jobs/{}/log/download", id.get()) download="" rel="external">
+                "Download"
+            </a>
         </div>
         <Transition fallback=loading>
             {move || Suspend::new(async move {
-                let text = match log.await {
-                    Ok(l) => l.content,
-                    Err(e) => format!("({e})"),
+                let (text, skipped) = match log.await {
+                    Ok(l) => (l.content, l.offset),
+                    Err(e) => (format!("({e})"), 0),
+                };
+                let text = Arc::<str>::from(text);
+                let shown = text.clone();
+                let count = move || {
+                    let q = query.get();
+                    (!q.is_empty()).then(|| {
+                        let n = live.lines.with(|l| matching(&shown, l, &q).len());
+                        match n {
+                            1 => "1 matching line".to_string(),
+                            n => format!("{n} matching lines"),
+                        }
+                    })
+                };
+                let body = move || {
+                    let q = query.get();
+                    if q.is_empty() {
+                        Either::Left(view! {
+                            {ansi::render(&text, &mut Style::default())}
+                            <For
+                                each=move || live.lines.get()
+                                key=|(n, _)| *n
+                                children=|(_, line)| view! {
+                                    {ansi::render(&line, &mut Style::default())}"\n"
+                                }
+                            />
+                        })
+                    } else {
+                        let lines = live.lines.with(|l| matching(&text, l, &q));
+                        Either::Right(
+                            lines
+                                .into_iter()
+                                .map(|l| view! { {ansi::render(&l, &mut Style::default())}"\n" })
+                                .collect_view(),
+                        )
+                    }
                 };
                 view! {
-                    <pre class="log" node_ref=pre aria-label="Job output" tabindex="0">
-                        {text}
-                        {move || live_lines.get()}
-                    </pre>
+                    {(skipped > 0).then(|| view! {
+                        <p class="muted">{format!(
+                            "Showing the end of the output; the first {} are left out. Download it for the whole log.",
+                            bytes(skipped)
+                        )}</p>
+                    })}
+                    <p class="muted" role="status">{count}</p>
+                    <pre class="log" node_ref=pre aria-label="Job output" tabindex="0">{body}</pre>
                 }
             })}
         </Transition>
+    }
+}
+
+/// "812 bytes", "64.0 KiB", "3.2 MiB".
+fn bytes(n: u64) -> String {
+    match n {
+        n if n < 1024 => format!("{n} bytes"),
+        n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
     }
 }

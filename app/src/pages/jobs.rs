@@ -3,6 +3,9 @@
 //! is a link and works without JavaScript. The server renders the first page; in the
 //! browser the job-queue socket takes over and the list reloads when jobs change.
 //!
+//! Rows can be selected (one by one, or the whole page) for a bulk retry, kill or delete; the
+//! server acts on the jobs it may and says why it left the others alone.
+//!
 //! `/jobs/new`: a form for each job type; the server's messages appear next to the fields.
 
 use leptos::either::Either;
@@ -11,11 +14,11 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use crate::api::{list_jobs, CreateJob};
-use crate::components::forms::{action_error, Field, FormError};
+use crate::api::{list_jobs, BulkJobs, CreateJob};
+use crate::components::forms::{action_error, refetch_after, Field, FormError};
 use crate::components::live::reload_on_job_changes;
 use crate::pages::loading;
-use crate::types::{JobPublic, JobsPage as Page};
+use crate::types::{BulkResult, JobPublic, JobsPage as Page};
 
 /// Rows per page.
 const PAGE: i64 = 50;
@@ -93,6 +96,17 @@ pub fn JobsPage() -> impl IntoView {
     // Any job change (or a reconnect) reloads the page of the list; bursts are coalesced
     // into one reload at most every 300 ms.
     reload_on_job_changes(move || jobs.refetch(), std::time::Duration::from_millis(300));
+    // The selection survives live reloads of the page, not a change of filter or page.
+    let selected = RwSignal::new(Vec::<i64>::new());
+    Effect::new(move |_| {
+        filter.track();
+        selected.set(Vec::new());
+    });
+    let bulk = ServerAction::<BulkJobs>::new();
+    refetch_after([bulk.version()], move || {
+        selected.set(Vec::new());
+        jobs.refetch();
+    });
     view! {
         <Title text="Jobs" />
         <header class="page-head row">
@@ -100,12 +114,13 @@ pub fn JobsPage() -> impl IntoView {
             <A href="/jobs/new" attr:class="button primary">"New job"</A>
         </header>
         <FilterForm filter />
+        <BulkBar selected bulk />
         <section class="card">
             <Transition fallback=loading>
                 {move || Suspend::new(async move {
                     let f = filter.get_untracked();
                     match jobs.await {
-                        Ok(page) => Either::Left(view! { <JobTable page filter=f /> }),
+                        Ok(page) => Either::Left(view! { <JobTable page filter=f selected /> }),
                         Err(e) => Either::Right(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
                     }
                 })}
@@ -154,8 +169,79 @@ fn FilterForm(filter: Memo<Filter>) -> impl IntoView {
     }
 }
 
+/// The selection's count and what can be done to it, with the outcome of the last action.
 #[component]
-fn JobTable(page: Page, filter: Filter) -> impl IntoView {
+fn BulkBar(selected: RwSignal<Vec<i64>>, bulk: ServerAction<BulkJobs>) -> impl IntoView {
+    let error = action_error(bulk);
+    let none = move || selected.with(Vec::is_empty) || bulk.pending().get();
+    let run = move |action: &'static str| {
+        let ids = selected.get_untracked();
+        if ids.is_empty() || (action == "delete" && !confirm_delete(ids.len())) {
+            return;
+        }
+        bulk.dispatch(BulkJobs {
+            action: action.into(),
+            ids,
+        });
+    };
+    let outcome = move || {
+        bulk.value()
+            .with(|v| v.as_ref().and_then(|r| r.as_ref().ok()).map(describe))
+    };
+    view! {
+        <div class="bulk row" role="group" aria-label="Selected jobs">
+            <span class="muted" aria-live="polite">
+                {move || match selected.with(Vec::len) {
+                    0 => "Select jobs to act on several at once".to_string(),
+                    1 => "1 job selected".to_string(),
+                    n => format!("{n} jobs selected"),
+                }}
+            </span>
+            <button type="button" class="button small" disabled=none on:click=move |_| run("retry")>"Retry"</button>
+            <button type="button" class="button small" disabled=none on:click=move |_| run("kill")>"Kill"</button>
+            <button type="button" class="button small danger" disabled=none on:click=move |_| run("delete")>"Delete"</button>
+        </div>
+        <p class="form-status" role="status">{outcome}</p>
+        <FormError error fields=&[] />
+    }
+}
+
+/// Asks before a bulk delete (there is no undo). Always yes on the server, which never runs it.
+fn confirm_delete(n: usize) -> bool {
+    #[cfg(not(feature = "ssr"))]
+    {
+        let q = format!("Delete {n} job(s) and their logs?");
+        window().confirm_with_message(&q).unwrap_or(false)
+    }
+    #[cfg(feature = "ssr")]
+    {
+        let _ = n;
+        true
+    }
+}
+
+/// "2 done; 1 skipped: #7 job 7 is running; kill it first".
+fn describe(r: &BulkResult) -> String {
+    let mut text = format!("{} done", r.done.len());
+    if !r.skipped.is_empty() {
+        let why: Vec<String> = r
+            .skipped
+            .iter()
+            .take(5)
+            .map(|s| format!("#{}: {}", s.id, s.reason))
+            .collect();
+        let more = r.skipped.len().saturating_sub(5);
+        text.push_str(&format!("; {} skipped ({}", r.skipped.len(), why.join("; ")));
+        if more > 0 {
+            text.push_str(&format!("; {more} more"));
+        }
+        text.push(')');
+    }
+    text
+}
+
+#[component]
+fn JobTable(page: Page, filter: Filter, selected: RwSignal<Vec<i64>>) -> impl IntoView {
     let count = page.count;
     if page.data.is_empty() {
         return Either::Left(view! { <p class="muted">"No jobs match."</p> });
@@ -164,10 +250,23 @@ fn JobTable(page: Page, filter: Filter) -> impl IntoView {
     let last = filter.offset + page.data.len() as i64;
     let prev = (filter.offset > 0).then(|| filter.href((filter.offset - PAGE).max(0)));
     let next = (last < count).then(|| filter.href(last));
+    let ids: Vec<i64> = page.data.iter().map(|j| j.id).collect();
+    let all_selected = {
+        let ids = ids.clone();
+        move || selected.with(|s| ids.iter().all(|id| s.contains(id)))
+    };
+    let toggle_all = move |on: bool| {
+        selected.update(|s| {
+            s.retain(|id| !ids.contains(id));
+            if on {
+                s.extend(ids.iter().copied());
+            }
+        })
+    };
     let rows = page
         .data
         .into_iter()
-        .map(|j| view! { <JobRow job=j /> })
+        .map(|j| view! { <JobRow job=j selected /> })
         .collect_view();
     Either::Right(view! {
         <div class="table-wrap">
@@ -175,6 +274,11 @@ fn JobTable(page: Page, filter: Filter) -> impl IntoView {
                 <caption class="sr-only">"Jobs, newest first"</caption>
                 <thead>
                     <tr>
+                        <th scope="col" class="pick">
+                            <input type="checkbox" aria-label="Select all jobs on this page"
+                                prop:checked=all_selected
+                                on:change=move |e| toggle_all(event_target_checked(&e)) />
+                        </th>
                         <th scope="col">"#"</th>
                         <th scope="col">"Name"</th>
                         <th scope="col">"Type"</th>
@@ -197,12 +301,26 @@ fn JobTable(page: Page, filter: Filter) -> impl IntoView {
 }
 
 #[component]
-fn JobRow(job: JobPublic) -> impl IntoView {
-    let href = format!("/jobs/{}", job.id);
+fn JobRow(job: JobPublic, selected: RwSignal<Vec<i64>>) -> impl IntoView {
+    let id = job.id;
+    let href = format!("/jobs/{id}");
     let created = job.created_at.replace('T', " ").trim_end_matches('Z').to_string();
+    let pick = move |on: bool| {
+        selected.update(|s| {
+            s.retain(|x| *x != id);
+            if on {
+                s.push(id);
+            }
+        })
+    };
     view! {
         <tr>
-            <td>{job.id}</td>
+            <td class="pick">
+                <input type="checkbox" aria-label=format!("Select job {id}")
+                    prop:checked=move || selected.with(|s| s.contains(&id))
+                    on:change=move |e| pick(event_target_checked(&e)) />
+            </td>
+            <td>{id}</td>
             <th scope="row"><A href=href>{job.name}</A></th>
             <td>{job.kind}</td>
             <td>{job.queue_name}</td>

@@ -41,6 +41,17 @@ pub struct JobQuery<'a> {
     pub scheduler_id: Option<i64>,
 }
 
+/// Most jobs one bulk call may name.
+pub const BULK_MAX: usize = 500;
+
+/// What [`Services::bulk_jobs`] did: the jobs it acted on, and why it left the others alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BulkOutcome {
+    pub done: Vec<i64>,
+    /// (job, the error acting on it alone would have given).
+    pub skipped: Vec<(i64, String)>,
+}
+
 /// See [`Services::job_stats`].
 #[derive(Debug, Clone)]
 pub struct JobStats {
@@ -379,6 +390,99 @@ impl Services {
         }
         tracing::info!(job = id, by = actor.id, "job killed");
         self.get_job(actor, id).await
+    }
+
+    /// `retry`, `kill` or `delete` each of `ids`, as the single calls would (same rules, same
+    /// refusals), one job at a time except kills, which wait for their processes together.
+    /// A job the actor may not touch or that is in the wrong state is skipped with the reason;
+    /// only an outage fails the whole call.
+    pub async fn bulk_jobs(&self, actor: &User, action: &str, ids: &[i64]) -> DomainResult<BulkOutcome> {
+        use futures_util::stream::{self, StreamExt};
+        if !matches!(action, "retry" | "kill" | "delete") {
+            return Err(DomainError::invalid(
+                "action",
+                "must be one of retry, kill, delete",
+            ));
+        }
+        if ids.is_empty() {
+            return Err(DomainError::invalid("ids", "name at least one job"));
+        }
+        if ids.len() > BULK_MAX {
+            return Err(DomainError::invalid(
+                "ids",
+                format!("at most {BULK_MAX} jobs per call (got {})", ids.len()),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        let results: Vec<(i64, DomainResult<()>)> = match action {
+            // Each kill waits (up to 5 s) for its process to stop: wait for several at once.
+            "kill" => {
+                stream::iter(ids.iter().copied())
+                    .map(|id| async move { (id, self.kill_job(actor, id).await.map(drop)) })
+                    .buffered(16)
+                    .collect()
+                    .await
+            }
+            _ => {
+                let mut out = Vec::with_capacity(ids.len());
+                for &id in &ids {
+                    let r = match action {
+                        "retry" => self.set_job_status(actor, id, "queued").await.map(drop),
+                        _ => self.delete_job(actor, id).await,
+                    };
+                    out.push((id, r));
+                }
+                out
+            }
+        };
+        let mut outcome = BulkOutcome::default();
+        for (id, r) in results {
+            match r {
+                Ok(()) => outcome.done.push(id),
+                Err(DomainError::Internal(e)) => return Err(DomainError::Internal(e)),
+                Err(e) => outcome.skipped.push((id, e.to_string())),
+            }
+        }
+        tracing::info!(
+            action,
+            done = outcome.done.len(),
+            skipped = outcome.skipped.len(),
+            by = actor.id,
+            "bulk job action"
+        );
+        Ok(outcome)
+    }
+
+    /// The end of a job's output: its last [`LOG_CHUNK`] bytes at most, from the start of a
+    /// line (`offset` > 0 says that earlier output was left out).
+    pub async fn job_log_tail(&self, actor: &User, id: i64) -> DomainResult<LogSlice> {
+        self.get_job(actor, id).await?;
+        let size = match tokio::fs::metadata(self.job_log_path(id)).await {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(anyhow::Error::from(e).into()),
+        };
+        let start = size.saturating_sub(LOG_CHUNK);
+        let mut slice = self.job_log(actor, id, start).await?;
+        if start > 0 {
+            // Begin at a whole line (unless the chunk is one long line).
+            if let Some(nl) = slice.content.find('\n') {
+                slice.content.drain(..=nl);
+                slice.offset += nl as u64 + 1;
+            }
+        }
+        Ok(slice)
+    }
+
+    /// A job's whole output file, to stream (None: the job has written nothing yet).
+    pub async fn open_job_log(&self, actor: &User, id: i64) -> DomainResult<Option<tokio::fs::File>> {
+        self.get_job(actor, id).await?;
+        match tokio::fs::File::open(self.job_log_path(id)).await {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::Error::from(e).into()),
+        }
     }
 
     /// Up to [`LOG_CHUNK`] bytes of a job's output from `offset`.

@@ -3,11 +3,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vcore_app::types::{
-    ConsumerRequest, ConsumerState, JobCreate, JobLog, JobPublic, JobStatusUpdate, JobUpdate, JobsPage,
-    JobsQuery, LogQuery, Message,
+    BulkResult, ConsumerRequest, ConsumerState, JobCreate, JobLog, JobPublic, JobStatusUpdate, JobUpdate,
+    JobsBulk, JobsPage, JobsQuery, LogQuery, Message,
 };
 use vcore_domain::users::Page;
 use vcore_domain::Services;
@@ -19,12 +20,14 @@ use super::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_jobs, create_job))
+        .routes(routes!(bulk))
         .routes(routes!(start_consumer))
         .routes(routes!(stop_consumer))
         .routes(routes!(read_job, update_job, delete_job))
         .routes(routes!(set_status))
         .routes(routes!(kill_job))
         .routes(routes!(read_log))
+        .routes(routes!(download_log))
 }
 
 /// Errors from query parameters name them with loc `["query", …]`.
@@ -74,6 +77,19 @@ async fn create_job(
 ) -> ApiResult<(StatusCode, Json<JobPublic>)> {
     let job = svc.enqueue_job(&me, c.into_input()?).await?;
     Ok((CREATED, Json(job.into())))
+}
+
+/// One action on many jobs: `retry` (failed or cancelled ones), `kill` (running or waiting
+/// ones) or `delete` (any not running), at most 500 ids. Each job is handled as the single
+/// call would handle it; the ones it refuses are listed in `skipped` with the reason.
+#[utoipa::path(post, path = "/jobs/bulk", tag = "jobs", security(("bearer" = [])), request_body = JobsBulk,
+    responses((status = 200, body = BulkResult), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn bulk(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    ValidJson(b): ValidJson<JobsBulk>,
+) -> ApiResult<Json<BulkResult>> {
+    Ok(Json(svc.bulk_jobs(&me, &b.action, &b.ids).await?.into()))
 }
 
 /// One job (its owner or a superuser).
@@ -145,7 +161,46 @@ async fn read_log(
     IdPath(id): IdPath,
     ValidQuery(q): ValidQuery<LogQuery>,
 ) -> ApiResult<Json<JobLog>> {
-    Ok(Json(svc.job_log(&me, id, q.offset.unwrap_or(0)).await?.into()))
+    let slice = match (q.tail, q.offset) {
+        (Some(true), Some(_)) => {
+            return Err(RestError::invalid(
+                "query",
+                "tail",
+                "cannot be combined with offset",
+            ))
+        }
+        (Some(true), None) => svc.job_log_tail(&me, id).await?,
+        (_, offset) => svc.job_log(&me, id, offset.unwrap_or(0)).await?,
+    };
+    Ok(Json(slice.into()))
+}
+
+/// A job's whole output as a text file (`job-{id}.log`), streamed. Signed-in browsers can
+/// follow a plain link to it: the session cookie authenticates a GET.
+#[utoipa::path(get, path = "/jobs/{job_id}/log/download", tag = "jobs", security(("bearer" = [])), params(("job_id" = i64, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn download_log(
+    State(svc): State<Services>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> ApiResult<axum::response::Response> {
+    use axum::http::header;
+    let body = match svc.open_job_log(&me, id).await? {
+        Some(file) => axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        None => axum::body::Body::empty(),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"job-{id}.log\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Resume claiming from a queue in this process (superuser).

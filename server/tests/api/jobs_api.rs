@@ -28,6 +28,8 @@ both_backends!(
     a_stopped_consumer_leaves_its_queue_alone,
     unique_keys_and_state_conflicts,
     the_list_filters_and_pages_newest_first,
+    bulk_actions_touch_only_the_callers_jobs_in_the_right_state,
+    the_log_tail_starts_at_a_line_and_the_download_is_the_whole_log,
 );
 
 const KINDS: [&str; 3] = ["command", "script", "api_post"];
@@ -1550,4 +1552,248 @@ async fn the_list_filters_and_pages_newest_first(b: Backend) {
     }
     let done = list(&app, &admin, "?status=done").await;
     assert_eq!(done.ids, vec![j5, j4, j3, j2, j1, finished]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Bulk actions
+// ---------------------------------------------------------------------------------------
+
+async fn bulk(app: &TestApp, token: Option<&str>, action: &str, ids: &[i64]) -> reqwest::Response {
+    app.post("/jobs/bulk", token, &json!({ "action": action, "ids": ids }))
+        .await
+}
+
+/// The ids in a bulk answer's `done`, and the (id → reason) of its `skipped`.
+fn bulk_parts(body: &Value) -> (Vec<i64>, Vec<(i64, String)>) {
+    let done = body["done"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no done: {body}"))
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let skipped = body["skipped"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no skipped: {body}"))
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_i64().unwrap(),
+                s["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (done, skipped)
+}
+
+async fn bulk_actions_touch_only_the_callers_jobs_in_the_right_state(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let alice = app.create_and_login("alice").await;
+    let bob = app.create_and_login("bob").await;
+    let a = alice.access();
+
+    // Alice: two waiting jobs, one running, one that failed (an HTTP call to a closed port).
+    let w1 = id_of(&create(&app, a, delayed("wait 1")).await);
+    let w2 = id_of(&create(&app, a, delayed("wait 2")).await);
+    let run = id_of(&create(&app, a, script("nap", "sleep", json!({ "seconds": 30 }))).await);
+    let fail = id_of(
+        &create(
+            &app,
+            a,
+            json!({ "name": "refused", "type": "api_post", "command": "http://127.0.0.1:9/x", "max_attempts": 1 }),
+        )
+        .await,
+    );
+    wait_for_status(&app, a, run, "running").await;
+    wait_for_status(&app, a, fail, "failed").await;
+    // Bob's job.
+    let bobs = id_of(&create(&app, bob.access(), delayed("bob's")).await);
+    let all = [w1, w2, run, fail, bobs];
+    let statuses = |ids: Vec<i64>| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let mut out = Vec::new();
+            for id in ids {
+                let r = app.get(&job_path(id), Some(&admin)).await;
+                out.push(match r.status().as_u16() {
+                    404 => "deleted".to_string(),
+                    _ => r.json::<Value>().await.unwrap()["status"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                });
+            }
+            out
+        }
+    };
+    let before = statuses(all.to_vec()).await;
+    assert_eq!(before, ["pending", "pending", "running", "failed", "pending"]);
+
+    // Refused outright, changing nothing: anonymous, bad action, no ids, too many, bad shape.
+    assert_status(bulk(&app, None, "delete", &all).await, 401).await;
+    let e = assert_status(bulk(&app, Some(a), "explode", &all).await, 422).await;
+    assert_eq!(e["detail"][0]["loc"], json!(["body", "action"]), "{e}");
+    let e = assert_status(bulk(&app, Some(a), "delete", &[]).await, 422).await;
+    assert_eq!(e["detail"][0]["loc"], json!(["body", "ids"]), "{e}");
+    let many: Vec<i64> = (1..=501).collect();
+    let e = assert_status(bulk(&app, Some(a), "delete", &many).await, 422).await;
+    assert_eq!(e["detail"][0]["loc"], json!(["body", "ids"]), "{e}");
+    let e = assert_status(
+        app.post(
+            "/jobs/bulk",
+            Some(a),
+            &json!({ "action": "delete", "ids": ["one"] }),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(e["detail"][0]["loc"], json!(["body", "ids[0]"]), "{e}");
+    assert_eq!(statuses(all.to_vec()).await, before);
+
+    // Bob may touch none of Alice's jobs: all skipped, nothing changed.
+    for action in ["retry", "kill", "delete"] {
+        let body = assert_status(bulk(&app, Some(bob.access()), action, &all[..4]).await, 200).await;
+        let (done, skipped) = bulk_parts(&body);
+        assert!(done.is_empty(), "{action}: {body}");
+        assert_eq!(
+            skipped.iter().map(|s| s.0).collect::<Vec<_>>(),
+            all[..4],
+            "{body}"
+        );
+        assert!(skipped.iter().all(|s| s.1.contains("permission")), "{body}");
+    }
+    assert_eq!(statuses(all.to_vec()).await, before);
+
+    // Alice retries everything: only the failed job moves; the others say why not.
+    let body = assert_status(bulk(&app, Some(a), "retry", &all).await, 200).await;
+    let (done, skipped) = bulk_parts(&body);
+    assert_eq!(done, [fail], "{body}");
+    let skipped_ids: Vec<i64> = skipped.iter().map(|s| s.0).collect();
+    assert_eq!(skipped_ids, [w1, w2, run, bobs], "{body}");
+    assert!(skipped[0].1.contains("cannot move"), "{body}");
+    wait_for_status(&app, a, fail, "failed").await;
+
+    // Kill (a duplicate id counts once): the waiting and running ones end cancelled,
+    // together; the failed one is refused; Bob's is not hers.
+    let asked = Instant::now();
+    let body = assert_status(bulk(&app, Some(a), "kill", &[w1, run, w1, fail, bobs]).await, 200).await;
+    let (done, skipped) = bulk_parts(&body);
+    assert_eq!(done, [w1, run], "{body}");
+    assert_eq!(
+        skipped.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [fail, bobs],
+        "{body}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(5), "{:?}", asked.elapsed());
+    assert_eq!(
+        statuses(all.to_vec()).await,
+        ["cancelled", "pending", "cancelled", "failed", "pending"]
+    );
+
+    // Delete: all of Alice's go (none is running any more), Bob's stays.
+    let body = assert_status(bulk(&app, Some(a), "delete", &all).await, 200).await;
+    let (done, skipped) = bulk_parts(&body);
+    assert_eq!(done, [w1, w2, run, fail], "{body}");
+    assert_eq!(skipped.iter().map(|s| s.0).collect::<Vec<_>>(), [bobs], "{body}");
+    assert_eq!(
+        statuses(all.to_vec()).await,
+        ["deleted", "deleted", "deleted", "deleted", "pending"]
+    );
+
+    // The superuser may act on anyone's job; an unknown id is skipped as not found.
+    let body = assert_status(bulk(&app, Some(&admin), "kill", &[bobs, 987654321]).await, 200).await;
+    let (done, skipped) = bulk_parts(&body);
+    assert_eq!(done, [bobs], "{body}");
+    assert_eq!(skipped, [(987654321, "Job not found".to_string())], "{body}");
+    assert_eq!(statuses(vec![bobs]).await, ["cancelled"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. The end of a log, and the whole log as a file
+// ---------------------------------------------------------------------------------------
+
+async fn the_log_tail_starts_at_a_line_and_the_download_is_the_whole_log(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let bob = app.create_and_login("bob").await;
+    // 1..30000, one per line: 168,894 bytes, more than one 64 KiB read.
+    let job = create(
+        &app,
+        &admin,
+        json!({ "name": "counting", "type": "command", "command": "seq 1 30000" }),
+    )
+    .await;
+    let id = id_of(&job);
+    wait_for_status(&app, &admin, id, "done").await;
+    let whole: String = (1..=30000).map(|n| format!("{n}\n")).collect();
+
+    // The tail: the last 64 KiB at most, from the start of a line, ending at the end.
+    let tail = assert_status(
+        app.get(&format!("/jobs/{id}/log?tail=true"), Some(&admin)).await,
+        200,
+    )
+    .await;
+    let content = tail["content"].as_str().unwrap();
+    let offset = tail["offset"].as_u64().unwrap() as usize;
+    assert!(offset > 0 && content.len() <= 64 * 1024, "{}", content.len());
+    assert_eq!(tail["next_offset"].as_u64().unwrap() as usize, whole.len());
+    assert_eq!(&whole[offset..], content, "the tail is the end of the log");
+    assert!(whole[..offset].ends_with('\n'), "the tail starts at a line");
+    assert!(content.ends_with("30000\n"));
+    assert_eq!(tail["finished"], true);
+    // With an offset too: refused, naming the parameter.
+    let e = assert_status(
+        app.get(&format!("/jobs/{id}/log?tail=true&offset=0"), Some(&admin))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(e["detail"][0]["loc"], json!(["query", "tail"]), "{e}");
+
+    // The download: all of it, as a text file, for the bearer or the session cookie.
+    let path = format!("/jobs/{id}/log/download");
+    let r = app.get(&path, Some(&admin)).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        h["content-disposition"],
+        format!("attachment; filename=\"job-{id}.log\"").as_str()
+    );
+    assert_eq!(r.text().await.unwrap(), whole);
+    let cookie = crate::server_fns::sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let r = app
+        .client
+        .get(app.api(&path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap().len(), whole.len());
+    // Nobody else's, and not without signing in.
+    assert_status(app.get(&path, Some(bob.access())).await, 403).await;
+    assert_status(app.get(&path, None).await, 401).await;
+    assert_status(app.get("/jobs/987654321/log/download", Some(&admin)).await, 404).await;
+    assert_status(app.get("/jobs/nope/log/download", Some(&admin)).await, 422).await;
+
+    // A job that has written nothing: an empty file, and an empty tail.
+    let quiet = id_of(&create(&app, bob.access(), delayed("quiet")).await);
+    let r = app
+        .get(&format!("/jobs/{quiet}/log/download"), Some(bob.access()))
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), "");
+    let tail = assert_status(
+        app.get(&format!("/jobs/{quiet}/log?tail=true"), Some(bob.access()))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (tail["content"].as_str(), tail["offset"].as_u64()),
+        (Some(""), Some(0))
+    );
 }

@@ -91,7 +91,7 @@ fn session_cookie(set_cookies: &[String]) -> String {
         .join("; ")
 }
 
-async fn sign_in(app: &TestApp, username: &str, password: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, username: &str, password: &str) -> String {
     let login = server_fn_url("login");
     let (status, cookies, body) = call(
         app,
@@ -331,6 +331,7 @@ async fn job_server_functions_follow_the_jobs_rules(b: Backend) {
     ];
     let (status, _, body) = call(&app, &create, Some(&bob), None, &good).await;
     assert_eq!(status, 200, "{body}");
+    let bobs_id = id_of(&serde_json::from_str(&body).unwrap()).to_string();
 
     let (status, _, body) = call(&app, &url("list_jobs"), Some(&bob), None, &[]).await;
     assert_eq!(status, 200, "{body}");
@@ -367,6 +368,42 @@ async fn job_server_functions_follow_the_jobs_rules(b: Backend) {
     )
     .await;
     assert!(status == 200 || status == 409, "{status}: {body}");
+
+    // Bulk actions: none for anonymous callers; bob's selection with someone else's job in
+    // it acts on his own only; a bad action is a 422 naming it.
+    let bulk = url("bulk_jobs");
+    let both = [
+        ("action", "delete"),
+        ("ids[0]", admins_id.as_str()),
+        ("ids[1]", bobs_id.as_str()),
+    ];
+    let (status, _, body) = call(&app, &bulk, None, None, &both).await;
+    assert_eq!(status, 401, "{body}");
+    let mut bad = both;
+    bad[0].1 = "explode";
+    let (status, _, body) = call(&app, &bulk, Some(&bob), None, &bad).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("action"), "{body}");
+    let (status, _, body) = call(&app, &bulk, Some(&bob), None, &both).await;
+    assert_eq!(status, 200, "{body}");
+    let result: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        result["done"],
+        serde_json::json!([bobs_id.parse::<i64>().unwrap()]),
+        "{body}"
+    );
+    assert_eq!(result["skipped"][0]["id"], id_of(&admins), "{body}");
+    let (status, _, body) = call(
+        &app,
+        &url("get_job"),
+        Some(&admin_cookie),
+        None,
+        &[("id", &admins_id)],
+    )
+    .await;
+    assert_eq!(status, 200, "the superuser's job is still there: {body}");
+    let (status, _, body) = call(&app, &url("get_job"), Some(&bob), None, &[("id", &bobs_id)]).await;
+    assert_eq!(status, 404, "bob's job is gone: {body}");
 }
 
 /// `run_tool`: for signed-in users; an unknown tool is a 404, a bad choice or input a 422
