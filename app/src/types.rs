@@ -354,7 +354,7 @@ pub struct JobsPage {
 }
 
 /// A job scheduler as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct SchedulerPublic {
     pub id: i64,

@@ -1,8 +1,9 @@
 // A person schedules a job: the cron field shows the next runs as it is typed; the new
-// scheduler is listed with its next run, can be disabled and enabled again, and deleted.
+// scheduler is listed with its next run, can be edited (the form comes filled in), disabled
+// and enabled again, and deleted.
 import { ADMIN, expect, open, signIn, test } from './support';
 
-test('creates, toggles and deletes a scheduler', async ({ page }) => {
+test('creates, edits, toggles and deletes a scheduler', async ({ page }) => {
   await signIn(page, ADMIN.username, ADMIN.password);
   await open(page, '/schedulers');
   const name = `nightly-${Date.now()}`;
@@ -28,6 +29,19 @@ test('creates, toggles and deletes a scheduler', async ({ page }) => {
   await expect(row).toContainText('Enabled');
   // Next run: 02:30 in Berlin is 01:30 UTC in winter.
   await expect(row).toContainText('01:30:00 UTC');
+
+  // Edit: the form is filled in with the scheduler; the preview follows the new expression.
+  await page.getByRole('button', { name: `Edit ${name}` }).click();
+  await expect(page.getByRole('heading', { name: `Edit ${name}` })).toBeVisible();
+  await expect(page.getByLabel('Cron expression (for cron)')).toHaveValue('30 2 * * *');
+  await expect(page.getByLabel('Script, command or URL', { exact: true })).toHaveValue('noop');
+  await page.getByLabel('Cron expression (for cron)').fill('0 6 * * 1');
+  await page.getByLabel('Time zone (for cron)').fill('UTC');
+  await expect(page.getByLabel('Next runs')).toContainText('06:00');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expect(row).toContainText('cron 0 6 * * 1 (UTC)');
+  await expect(row).toContainText('06:00:00 UTC');
+  await expect(page.getByRole('heading', { name: 'Add a scheduler' })).toBeVisible();
 
   await page.getByRole('button', { name: `Disable ${name}` }).click();
   await expect(row).toContainText('Disabled');

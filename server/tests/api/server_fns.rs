@@ -527,6 +527,85 @@ async fn scheduler_server_functions_follow_the_schedulers_rules(b: Backend) {
     let (status, _, body) = call(&app, &server_fn_url("list_schedulers"), Some(&bob), None, &[]).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"count\":0"), "bob sees none: {body}");
+
+    // Editing: a template made through the API keeps the fields the form does not show.
+    let token = app.admin_token().await;
+    let rest = assert_status(
+        app.post(
+            "/job-schedulers/",
+            Some(&token),
+            &serde_json::json!({
+                "name": "reserved-nightly", "trigger_type": "cron", "cron": "0 1 * * *",
+                "job_template": { "name": "j", "type": "script", "command": "noop", "queue_name": "reserved", "priority": "high" }
+            }),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let rest_id = id_of(&rest).to_string();
+    let update = server_fn_url("update_scheduler");
+    let edit = |id: &str, cron: &'static str, kind: &'static str, command: &'static str| {
+        [
+            ("id", id.to_string()),
+            ("name", "renamed".to_string()),
+            ("trigger_type", "cron".into()),
+            ("cron", cron.into()),
+            ("timezone", "UTC".into()),
+            ("job_name", "j2".into()),
+            ("job_kind", kind.into()),
+            ("job_command", command.into()),
+        ]
+    };
+    fn as_refs<'a>(f: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        f.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+    let good = edit(&rest_id, "15 4 * * *", "script", "echo");
+    let (status, _, body) = call(&app, &update, None, None, &as_refs(&good)).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = call(&app, &update, Some(&bob), None, &as_refs(&good)).await;
+    assert_eq!(status, 403, "bob may not edit the superuser's: {body}");
+    let bad = edit(&rest_id, "15 25 * * *", "script", "echo");
+    let (status, _, body) = call(&app, &update, Some(&admin), None, &as_refs(&bad)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"cron\""), "{body}");
+    let unchanged = assert_status(
+        app.get(&format!("/job-schedulers/{rest_id}"), Some(&token)).await,
+        200,
+    )
+    .await;
+    assert_eq!(unchanged, rest, "a refused edit changes nothing");
+    let (status, _, body) = call(&app, &update, Some(&admin), None, &as_refs(&good)).await;
+    assert_eq!(status, 200, "{body}");
+    let saved = assert_status(
+        app.get(&format!("/job-schedulers/{rest_id}"), Some(&token)).await,
+        200,
+    )
+    .await;
+    assert_eq!(saved["name"], "renamed");
+    assert_eq!(saved["cron"], "15 4 * * *");
+    assert_eq!(
+        saved["job_template"],
+        serde_json::json!({ "name": "j2", "type": "script", "command": "echo", "queue_name": "reserved", "priority": "high" })
+    );
+    // Bob's own: he may edit it, but not into a shell command.
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&bob),
+        None,
+        &form("bobs", "* * * * *", "script", "noop"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let bobs = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].to_string();
+    let shell = edit(&bobs, "* * * * *", "command", "true");
+    let (status, _, body) = call(&app, &update, Some(&bob), None, &as_refs(&shell)).await;
+    assert_eq!(status, 403, "{body}");
+    let fine = edit(&bobs, "*/5 * * * *", "script", "noop");
+    let (status, _, body) = call(&app, &update, Some(&bob), None, &as_refs(&fine)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("*/5 * * * *"), "{body}");
     let (status, _, body) = call(
         &app,
         &server_fn_url("preview_cron"),
