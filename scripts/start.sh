@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --release
 . scripts/env.sh
 echo "[start] cargo leptos build --release"
-cargo leptos build --release "${LEPTOS_LIB_ARGS[@]}"
+cargo leptos build --release --precompress "${LEPTOS_LIB_ARGS[@]}"
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
 exec target/release/vcore serve

@@ -176,6 +176,8 @@ pub struct Dashboard {
     pub recent_failures: Vec<JobPublic>,
     pub running: Vec<JobPublic>,
     pub system: Option<SystemStatus>,
+    /// The live updates' sequence number when the numbers were read (see `JobsPage::seq`).
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -351,6 +353,9 @@ pub struct BulkSkipped {
 pub struct JobsPage {
     pub data: Vec<JobPublic>,
     pub count: i64,
+    /// The live updates' sequence number when the list was read: events numbered from
+    /// `seq` on may not be in it. `WS /ws/job-queue?since={seq - 1}` delivers them.
+    pub seq: u64,
 }
 
 /// A job scheduler as clients see it.

@@ -52,10 +52,23 @@ test('retries a failed job', async ({ page }) => {
 
 test('the jobs list updates itself and filters by status', async ({ page, request }) => {
   await signIn(page, ADMIN.username, ADMIN.password);
-  await open(page, '/jobs');
   const name = `from-api-${Date.now()}`;
   const login = await request.post('/api/v1/login/access-token', { form: ADMIN });
   const { access_token } = await login.json();
+  const earlier = await request.post('/api/v1/jobs/', {
+    headers: { Authorization: `Bearer ${access_token}` },
+    data: { name: `earlier-${Date.now()}`, type: 'script', command: 'noop' },
+  });
+  expect(earlier.status()).toBe(201);
+  await expect.poll(async () => (await (await request.get(`/api/v1/jobs/${(await earlier.json()).id}`, {
+    headers: { Authorization: `Bearer ${access_token}` },
+  })).json()).status).toBe('done');
+  await open(page, '/jobs');
+  // Nothing changed since the server rendered the list: once the socket is connected, the
+  // page keeps the server's rows (no reload, no flash).
+  await page.locator('tbody tr').first().evaluate((el) => { (window as any).__firstRow = el; });
+  await page.waitForTimeout(1500); // the socket's hello, and more than the 300 ms reload window
+  expect(await page.evaluate(() => (window as any).__firstRow.isConnected)).toBe(true);
   const created = await request.post('/api/v1/jobs/', {
     headers: { Authorization: `Bearer ${access_token}` },
     data: { name, type: 'script', command: 'noop' },

@@ -8,6 +8,7 @@ use crate::types::{AppError, Dashboard};
 #[server]
 pub async fn get_dashboard() -> Result<Dashboard, AppError> {
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    let seq = svc.hub.next_seq();
     let stats = svc.job_stats(&me).await?;
     let mut queues: Vec<crate::types::QueueCounts> = Vec::new();
     for (queue, status, n) in stats.by_queue {
@@ -47,6 +48,7 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
         recent_failures: stats.recent_failures.iter().map(Into::into).collect(),
         running: stats.running.iter().map(Into::into).collect(),
         system,
+        seq,
     })
 }
 

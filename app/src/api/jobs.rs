@@ -18,6 +18,7 @@ pub async fn list_jobs(
 ) -> Result<JobsPage, AppError> {
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
     let page = vcore_domain::users::Page::parse(offset, limit)?;
+    let seq = svc.hub.next_seq();
     let some = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string);
     let (rows, count) = svc
         .list_jobs(
@@ -35,6 +36,7 @@ pub async fn list_jobs(
     Ok(JobsPage {
         data: rows.iter().map(JobPublic::from).collect(),
         count,
+        seq,
     })
 }
 

@@ -53,16 +53,28 @@ pub fn use_live(on: impl Fn(LiveSocket, Live) + 'static) {
     let _ = on;
 }
 
-/// Calls `reload` when jobs change (a `job` or `resync` message) or the socket (re)connects,
-/// at most once per `every`: a burst of events makes one reload, `every` after the first.
-pub fn reload_on_job_changes(reload: impl Fn() + Copy + 'static, every: std::time::Duration) {
+/// Calls `reload` when jobs change (a `job` or `resync` message), at most once per `every`:
+/// a burst of events makes one reload, `every` after the first. On each (re)connect the
+/// server's `hello` says which event comes next; `seen` gives the sequence number the data
+/// on the page was read at (`JobsPage::seq`), and when they differ something happened in
+/// between, so the page reloads. When they match (the usual first connect after the server
+/// rendered the page) nothing is reloaded: the page keeps the server's markup, no flash.
+pub fn reload_on_job_changes(
+    reload: impl Fn() + Copy + 'static,
+    every: std::time::Duration,
+    seen: impl Fn() -> Option<u64> + 'static,
+) {
     #[cfg(not(feature = "ssr"))]
     {
         let pending = StoredValue::new(false);
         use_live(move |_, msg| {
             let relevant = match &msg {
-                Live::Opened => true,
-                Live::Message(v) => matches!(v["type"].as_str(), Some("job" | "resync")),
+                Live::Opened => false,
+                Live::Message(v) => match v["type"].as_str() {
+                    Some("job" | "resync") => true,
+                    Some("hello") => v["next_seq"].as_u64().is_none() || v["next_seq"].as_u64() != seen(),
+                    _ => false,
+                },
             };
             if relevant && !pending.get_value() {
                 pending.set_value(true);
@@ -77,7 +89,7 @@ pub fn reload_on_job_changes(reload: impl Fn() + Copy + 'static, every: std::tim
         });
     }
     #[cfg(feature = "ssr")]
-    let _ = (reload, every);
+    let _ = (reload, every, seen);
 }
 
 #[cfg(not(feature = "ssr"))]

@@ -21,7 +21,11 @@ pub fn HomePage() -> impl IntoView {
     let auth = use_auth();
     let data = Resource::new(|| (), |_| async move { get_dashboard().await });
     // Job changes reload the numbers, at most once a second.
-    reload_on_job_changes(move || data.refetch(), std::time::Duration::from_secs(1));
+    reload_on_job_changes(
+        move || data.refetch(),
+        std::time::Duration::from_secs(1),
+        move || data.get_untracked().and_then(|d| d.ok()).map(|d| d.seq),
+    );
     // The machine's state moves without job events: read it again every 5 s.
     #[cfg(not(feature = "ssr"))]
     {

@@ -95,7 +95,11 @@ pub fn JobsPage() -> impl IntoView {
     );
     // Any job change (or a reconnect) reloads the page of the list; bursts are coalesced
     // into one reload at most every 300 ms.
-    reload_on_job_changes(move || jobs.refetch(), std::time::Duration::from_millis(300));
+    reload_on_job_changes(
+        move || jobs.refetch(),
+        std::time::Duration::from_millis(300),
+        move || jobs.get_untracked().and_then(|p| p.ok()).map(|p| p.seq),
+    );
     // The selection survives live reloads of the page, not a change of filter or page.
     let selected = RwSignal::new(Vec::<i64>::new());
     Effect::new(move |_| {

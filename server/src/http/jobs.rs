@@ -47,6 +47,7 @@ async fn list_jobs(
     ValidQuery(q): ValidQuery<JobsQuery>,
 ) -> ApiResult<Json<JobsPage>> {
     let page = Page::parse(q.offset, q.limit).map_err(in_query)?;
+    let seq = svc.hub.next_seq();
     let (rows, count) = svc
         .list_jobs(
             &me,
@@ -64,6 +65,7 @@ async fn list_jobs(
     Ok(Json(JobsPage {
         data: rows.into_iter().map(Into::into).collect(),
         count,
+        seq,
     }))
 }
 

@@ -256,7 +256,11 @@ async fn list(app: &TestApp, token: &str, query: &str) -> Listing {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, BTreeSet::from(["count", "data"]), "JobsPage fields: {page}");
+    assert_eq!(
+        keys,
+        BTreeSet::from(["count", "data", "seq"]),
+        "JobsPage fields: {page}"
+    );
     let data = page["data"]
         .as_array()
         .unwrap_or_else(|| panic!("{query}: data is not a list: {page}"))
