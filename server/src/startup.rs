@@ -9,6 +9,7 @@ use axum::http::{HeaderName, Request};
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::Predicate as _;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use vcore_domain::{Config, Services};
@@ -113,6 +114,16 @@ pub fn app_router(state: AppState) -> Router {
                 tracing::info_span!("request", request_id = %id, method = %req.method(), uri = %req.uri())
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            // Pages, JSON and logs go out compressed (brotli or gzip, as the client accepts).
+            // Not the WASM bundle: a release build compresses it once (`cargo leptos build
+            // --release --precompress`, as scripts/start.sh does) and those files are served
+            // as they are; compressing a debug bundle (16 MB) on every load would cost a
+            // second each time.
+            .layer(tower_http::compression::CompressionLayer::new().compress_when(
+                tower_http::compression::DefaultPredicate::new().and(
+                    tower_http::compression::predicate::NotForContentType::const_new("application/wasm"),
+                ),
+            ))
             .layer(CatchPanicLayer::custom(|_| {
                 http::error::detail(
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR,

@@ -16,6 +16,7 @@ both_backends!(
     openapi_document_lists_every_endpoint,
     interactive_docs_are_served_without_a_cdn,
     the_manifest_and_service_worker_are_served,
+    pages_and_json_are_compressed_for_clients_that_accept_it,
 );
 
 /// The PWA's two generated files: the manifest names the project and its icons; the
@@ -344,4 +345,33 @@ async fn interactive_docs_are_served_without_a_cdn(b: Backend) {
     let doc = assert_status(app.get("/openapi.json", None).await, 200).await;
     assert_ne!(doc, Value::Null);
     assert_ne!(doc, json!({}));
+}
+
+/// Pages and API answers go out compressed when the client says it can read brotli or gzip
+/// (and as they are otherwise); a WebSocket upgrade through the same layers still works (see
+/// the ws tests).
+async fn pages_and_json_are_compressed_for_clients_that_accept_it(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    for url in [app.url("/login"), app.api("/openapi.json")] {
+        let plain = app.client.get(&url).send().await.unwrap();
+        assert_eq!(plain.status().as_u16(), 200, "{url}");
+        assert!(plain.headers().get("content-encoding").is_none(), "{url}");
+        let plain_len = plain.bytes().await.unwrap().len();
+        for (accept, expected) in [("br", "br"), ("gzip", "gzip"), ("gzip, deflate, br", "br")] {
+            let r = app
+                .client
+                .get(&url)
+                .header("accept-encoding", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{url}");
+            assert_eq!(r.headers()["content-encoding"], expected, "{url} with {accept}");
+            let len = r.bytes().await.unwrap().len();
+            assert!(
+                len * 2 < plain_len,
+                "{url} with {accept}: {len} of {plain_len} bytes"
+            );
+        }
+    }
 }
