@@ -29,6 +29,18 @@ test('creates a command job and watches its output arrive live', async ({ page }
   await expect.poll(async () => ((await output.textContent()) ?? '').split('line-2').length - 1).toBe(1);
 });
 
+test('opened while a job is writing fast, the page shows each line once', async ({ page }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  // A line every 10 ms: some are written between the page's subscription to the output and
+  // its read of the log, and arrive both ways.
+  await newCommandJob(page, 'chatty', 'for i in $(seq 1 300); do echo tick-$i; sleep 0.01; done');
+  await expect(badge(page)).toHaveText('done', { timeout: 20_000 });
+  const output = page.getByLabel('Job output');
+  await expect(output).toContainText('tick-300');
+  const lines = ((await output.textContent()) ?? '').split('\n').filter((l) => l.startsWith('tick-'));
+  expect(lines).toEqual(Array.from({ length: 300 }, (_, i) => `tick-${i + 1}`));
+});
+
 test('kills a running job', async ({ page }) => {
   await signIn(page, ADMIN.username, ADMIN.password);
   await newCommandJob(page, 'sleepy', 'echo started; sleep 60');

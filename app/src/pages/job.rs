@@ -63,7 +63,7 @@ pub fn JobPage() -> impl IntoView {
                 }
             }
             Some("log") if v["job_id"].as_i64() == Some(id.get_untracked()) => {
-                live.push(v["line"].as_str().unwrap_or_default());
+                live.push(v["line"].as_str().unwrap_or_default(), v["end"].as_u64());
             }
             Some("resync") => job.refetch(),
             _ => {}
@@ -157,11 +157,16 @@ fn JobView(
 /// Most live lines kept on the page; older ones are dropped (the download has them all).
 const LIVE_MAX: usize = 5_000;
 
-/// Lines that arrived over the socket since the log was read, numbered (the key of each
-/// line's row, so a new line renders alone).
+/// (key, where it ends in the log file, text).
+type LiveLine = (u64, Option<u64>, Arc<str>);
+
+/// Lines that arrived over the socket since the subscription, numbered (the key of each
+/// line's row, so a new line renders alone), with where each ends in the log file: the page
+/// shows only those past the end of the log it read, so a line written between the
+/// subscription and the read of the log shows once.
 #[derive(Clone, Copy)]
 struct LiveLines {
-    lines: RwSignal<Vec<(u64, Arc<str>)>>,
+    lines: RwSignal<Vec<LiveLine>>,
     next: StoredValue<u64>,
 }
 
@@ -177,15 +182,25 @@ impl LiveLines {
         self.lines.set(Vec::new());
     }
 
-    fn push(&self, line: &str) {
+    fn push(&self, line: &str, end: Option<u64>) {
         let n = self.next.get_value();
         self.next.set_value(n + 1);
         self.lines.update(|l| {
             if l.len() >= LIVE_MAX {
                 l.drain(..l.len() + 1 - LIVE_MAX);
             }
-            l.push((n, Arc::from(line)));
+            l.push((n, end, Arc::from(line)));
         });
+    }
+
+    /// The lines that come after byte `read` of the log (lines not in the file count too).
+    fn after(&self, read: u64) -> Vec<(u64, Arc<str>)> {
+        self.lines.with(|l| {
+            l.iter()
+                .filter(|(_, end, _)| end.is_none_or(|e| e > read))
+                .map(|(n, _, line)| (*n, line.clone()))
+                .collect()
+        })
     }
 }
 
@@ -232,16 +247,16 @@ fn LogView(
         </div>
         <Transition fallback=loading>
             {move || Suspend::new(async move {
-                let (text, skipped) = match log.await {
-                    Ok(l) => (l.content, l.offset),
-                    Err(e) => (format!("({e})"), 0),
+                let (text, skipped, read) = match log.await {
+                    Ok(l) => (l.content, l.offset, l.next_offset),
+                    Err(e) => (format!("({e})"), 0, 0),
                 };
                 let text = Arc::<str>::from(text);
                 let shown = text.clone();
                 let count = move || {
                     let q = query.get();
                     (!q.is_empty()).then(|| {
-                        let n = live.lines.with(|l| matching(&shown, l, &q).len());
+                        let n = matching(&shown, &live.after(read), &q).len();
                         match n {
                             1 => "1 matching line".to_string(),
                             n => format!("{n} matching lines"),
@@ -254,7 +269,7 @@ fn LogView(
                         Either::Left(view! {
                             {ansi::render(&text, &mut Style::default())}
                             <For
-                                each=move || live.lines.get()
+                                each=move || live.after(read)
                                 key=|(n, _)| *n
                                 children=|(_, line)| view! {
                                     {ansi::render(&line, &mut Style::default())}"\n"
@@ -262,7 +277,7 @@ fn LogView(
                             />
                         })
                     } else {
-                        let lines = live.lines.with(|l| matching(&text, l, &q));
+                        let lines = matching(&text, &live.after(read), &q);
                         Either::Right(
                             lines
                                 .into_iter()

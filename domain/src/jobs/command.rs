@@ -88,6 +88,10 @@ pub struct LogLine {
     pub job_id: i64,
     pub stream: Stream,
     pub line: String,
+    /// Where this line ends in the job's log file (the file's length once it is written),
+    /// so a reader of the file can tell which live lines it already has. None when the
+    /// line is not in the file (the log was truncated, or could not be written).
+    pub end: Option<u64>,
 }
 
 /// How the process ended.

@@ -12,7 +12,9 @@
 //! - `{"type":"resync","reason":…}` when events were lost (a resume too old, or this client
 //!   too slow): reload `GET /jobs/`, then carry on from the next events.
 //!
-//! - `{"type":"log","job_id":…,"stream":"stdout"|"stderr","line":…}` for subscribed jobs;
+//! - `{"type":"log","job_id":…,"stream":"stdout"|"stderr","line":…,"end":…}` for subscribed
+//!   jobs; `end` is where the line ends in the job's log (`GET /jobs/{id}/log` offsets), or
+//!   null when the line is not in it (a truncated log);
 //! - `{"type":"subscribed"|"unsubscribed","job_id":…}`, `{"type":"error","detail":…}`.
 //!
 //! Client → server: `{"type":"subscribe_logs","job_id":N}` (a job the user may see; its
@@ -136,7 +138,7 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
     loop {
         let out = tokio::select! {
             line = next_line(&mut lines) => match line {
-                Ok(l) if logs.contains(&l.job_id) => text(json!({ "type": "log", "job_id": l.job_id, "stream": l.stream, "line": l.line })),
+                Ok(l) if logs.contains(&l.job_id) => text(json!({ "type": "log", "job_id": l.job_id, "stream": l.stream, "line": l.line, "end": l.end })),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) if !logs.is_empty() => {
                     text(json!({ "type": "resync", "reason": format!("{n} log lines were dropped: this client fell behind") }))

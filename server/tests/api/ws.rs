@@ -215,6 +215,10 @@ async fn log_lines_stream_to_subscribers_who_may_see_the_job(b: Backend) {
             Some("subscribed") => subscribed = m["job_id"] == id,
             Some("log") => {
                 assert_eq!(m["job_id"], id);
+                assert!(
+                    m["end"].as_u64().is_some_and(|e| e > 0),
+                    "where it ends in the log: {m}"
+                );
                 lines.push(format!(
                     "{}:{}",
                     m["stream"].as_str().unwrap(),

@@ -86,6 +86,8 @@ pub(super) struct Sink {
     /// False once the file is closed for good (truncated, or a write failed).
     open: bool,
     path: PathBuf,
+    /// The file's length when this run opened it (earlier attempts' output comes first).
+    base: u64,
     written: u64,
     max: u64,
 }
@@ -100,6 +102,7 @@ impl Sink {
             file: None,
             open: true,
             path: out.log_path,
+            base: 0,
             written: 0,
             max: out.max_log_bytes,
         }
@@ -116,7 +119,10 @@ impl Sink {
             }
             .await;
             match opened {
-                Ok(f) => self.file = Some(BufWriter::new(f)),
+                Ok(f) => {
+                    self.base = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+                    self.file = Some(BufWriter::new(f));
+                }
                 Err(e) => {
                     tracing::warn!(path = %self.path.display(), error = %e, "cannot open a job's log; its output is only broadcast");
                     self.open = false;
@@ -129,7 +135,7 @@ impl Sink {
     /// `idle`: no more lines are queued, so flush and let a reader of the file see them now
     /// (flushing per line would cost a blocking write per line on chatty commands).
     pub(super) async fn emit(&mut self, stream: Stream, line: String, idle: bool) {
-        self.write(stream, &line).await;
+        let end = self.write(stream, &line).await;
         if idle {
             self.flush().await;
         }
@@ -138,10 +144,12 @@ impl Sink {
             job_id: self.job_id,
             stream,
             line,
+            end,
         });
     }
 
-    async fn write(&mut self, stream: Stream, line: &str) {
+    /// Appends the line; where it ends in the file, if it was written.
+    async fn write(&mut self, stream: Stream, line: &str) -> Option<u64> {
         let prefix = match stream {
             Stream::Stdout => "",
             Stream::Stderr => "[stderr] ",
@@ -149,7 +157,7 @@ impl Sink {
         let len = (prefix.len() + line.len() + 1) as u64;
         let fits = self.written + len <= self.max;
         let max = self.max;
-        let Some(file) = self.file().await else { return };
+        let file = self.file().await?;
         let result = if fits {
             write_line(file, prefix, line).await
         } else {
@@ -165,9 +173,11 @@ impl Sink {
         if let Err(e) = &result {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot write a job's log; dropping it");
         }
-        if !fits || result.is_err() {
+        let ok = fits && result.is_ok();
+        if !ok {
             self.close();
         }
+        ok.then_some(self.base + self.written)
     }
 
     fn close(&mut self) {

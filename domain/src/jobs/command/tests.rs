@@ -226,6 +226,37 @@ async fn background_leftovers_do_not_hold_a_finished_job() {
     assert_group_gone(&pid_file).await;
 }
 
+/// Each broadcast line says where it ends in the log file, counting the output of earlier
+/// attempts that the file already holds; a line cut off by the cap says it is not there.
+#[tokio::test]
+async fn broadcast_lines_know_where_they_end_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = spec("echo a; echo bb; echo ccc >&2; sleep 0.1; echo dddd");
+    let first = run_in(dir.path(), &cmd, None, None, 1 << 20).await;
+    let second = run_in(dir.path(), &cmd, None, None, 1 << 20).await;
+    let file = std::fs::read(dir.path().join("logs").join("job.log")).unwrap();
+    assert_eq!(file.len(), 2 * first.log.len());
+    for (o, base) in [(&first, 0), (&second, first.log.len())] {
+        assert_eq!(o.lines.len(), 4);
+        for l in &o.lines {
+            let end = l.end.expect("the line is in the file") as usize;
+            assert!(end > base && end <= file.len(), "{l:?}");
+            // The file up to `end` finishes with this line (stderr lines carry a prefix).
+            let want = match l.stream {
+                Stream::Stdout => format!("{}\n", l.line),
+                Stream::Stderr => format!("[stderr] {}\n", l.line),
+            };
+            assert!(file[..end].ends_with(want.as_bytes()), "{l:?}");
+        }
+        let last = o.lines.iter().find(|l| l.line == "dddd").unwrap();
+        assert_eq!(last.end, Some((base + first.log.len()) as u64));
+    }
+    // Past the cap: broadcast, but not in the file.
+    let capped = tempfile::tempdir().unwrap();
+    let o = run_in(capped.path(), &spec("echo 12345; echo 67890"), None, None, 8).await;
+    assert_eq!(o.lines.iter().map(|l| l.end).collect::<Vec<_>>(), [Some(6), None]);
+}
+
 #[tokio::test]
 async fn log_file_is_capped_but_broadcast_is_not() {
     let dir = tempfile::tempdir().unwrap();
