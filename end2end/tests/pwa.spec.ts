@@ -1,8 +1,10 @@
 // The installable app: Chromium reports no installability errors (DevTools protocol), the
-// service worker takes control, and with the network gone a page shows the offline page.
+// service worker takes control, and with the network gone, or the server stopped, a page
+// shows the offline page.
 // Installability is checked in a persistent (non-incognito) browser profile: Chromium never
 // offers to install from an incognito context, which every ordinary Playwright context is.
 import { chromium } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -48,5 +50,78 @@ test('is installable, and shows the offline page without a network', async ({}, 
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+/** Starts the vcore binary on its own port and data dir (this test stops it; the shared
+ * server of the other tests must stay up). Resolves once it is ready. */
+async function startOwnServer(port: number, dataDir: string): Promise<ChildProcess> {
+  const bin = path.resolve(__dirname, '..', process.env.VCORE_BIN ?? '../target/debug/vcore');
+  const siteRoot = path.resolve(__dirname, '..', process.env.LEPTOS_SITE_ROOT ?? '../target/site');
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(bin, ['serve'], {
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      ENV_NAME: 'development',
+      SERVER_HOST: '127.0.0.1',
+      SERVER_PORT: String(port),
+      BASE_URL: base,
+      DATA_DIR: dataDir,
+      DB_URL: `sqlite://${path.join(dataDir, 'vcore.db')}`,
+      // Fixed keys: the session survives the restart.
+      JWT_ACCESS_SECRET_KEY: 'offline-test-access-key-0123456789abcdef',
+      JWT_REFRESH_SECRET_KEY: 'offline-test-refresh-key-0123456789abcdef',
+      FIRST_SUPERUSER_USERNAME: ADMIN.username,
+      FIRST_SUPERUSER_EMAIL: 'admin@example.com',
+      FIRST_SUPERUSER_PASSWORD: ADMIN.password,
+      LEPTOS_SITE_ROOT: siteRoot,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+    },
+  });
+  await expect.poll(async () => fetch(`${base}/readyz`).then((r) => r.status, () => 0), { timeout: 30_000 }).toBe(200);
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+test('shows the offline page when the server is stopped, and the app again once it is back', async ({ browser }) => {
+  const port = Number(process.env.E2E_PORT ?? 3456) + 3;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'vcore-offline-'));
+  let server = await startOwnServer(port, dataDir);
+  const context = await browser.newContext({ baseURL: `http://127.0.0.1:${port}` });
+  try {
+    const page = await context.newPage();
+    await page.goto('/login');
+    await hydrated(page);
+    await page.getByLabel('Username', { exact: true }).fill(ADMIN.username);
+    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect(page.locator('nav[aria-label="Main"]')).toBeVisible();
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      if (!navigator.serviceWorker.controller) {
+        await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+      }
+    });
+
+    // The server goes away: a page load gets the offline page from the service worker.
+    await stop(server);
+    await page.goto('/jobs');
+    await expect(page.getByRole('heading', { name: "You're offline" })).toBeVisible();
+
+    // Back again (same data, same keys): "Try again" opens the page, still signed in.
+    server = await startOwnServer(port, dataDir);
+    await page.getByRole('link', { name: 'Try again' }).click();
+    await expect(page.getByRole('heading', { name: 'Jobs', level: 1 })).toBeVisible();
+  } finally {
+    await context.close();
+    await stop(server);
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
