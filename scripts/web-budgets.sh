@@ -79,6 +79,12 @@ for _ in $(seq 1 100); do
 done
 curl -fs "$BASE/readyz" >/dev/null || { echo "the server did not start:" >&2; cat "$DATA/server.log" >&2; exit 1; }
 
+# The bundle must go out as its build-time brotli file, or the sizes above are not what a
+# browser gets.
+encoding=$(curl -fs -o /dev/null -D - -H 'Accept-Encoding: br, gzip' "$BASE/pkg/vcore.wasm" |
+  tr -d '\r' | awk -F': ' 'tolower($1) == "content-encoding" { print $2 }')
+[ "$encoding" = br ] || { echo "/pkg/vcore.wasm is served with content-encoding '$encoding', not br" >&2; exit 1; }
+
 TOKENS=$(curl -fs -X POST "$BASE/api/v1/login/access-token" -d "username=admin&password=budget-admin-pass")
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])" <<<"$TOKENS"; }
 ACCESS=$(field access_token)

@@ -35,6 +35,14 @@ test('is installable, and shows the offline page without a network', async ({}, 
     const cdp = await context.newCDPSession(page);
     const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
     expect(installabilityErrors).toEqual([]);
+    // Static files keep their names across builds: the browser must revalidate them.
+    for (const file of ['/pkg/vcore.wasm', '/pkg/vcore.js', '/pkg/vcore.css', '/favicon.svg', '/offline.html']) {
+      const r = await page.request.get(file);
+      expect(r.status(), file).toBe(200);
+      expect(r.headers()['cache-control'], file).toBe('no-cache');
+      const again = await page.request.get(file, { headers: { 'If-Modified-Since': r.headers()['last-modified'] } });
+      expect(again.status(), `${file} unchanged`).toBe(304);
+    }
     const manifest = await (await page.request.get('/manifest.webmanifest')).json();
     expect(manifest.icons.map((i: { sizes: string }) => i.sizes)).toEqual(expect.arrayContaining(['192x192', '512x512']));
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -37,13 +38,41 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Only the pages (layers wrap the routes added before them, not the fallback).
         .layer(axum::middleware::from_fn(render_watchdog))
         .merge(crate::pwa::router())
-        // Static files, else the app's own 404 page (rendered with the same context).
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            context, shell,
-        ))
+        // Static files (with their build-time .br/.gz, and conditional requests answered
+        // with a 304), else the app's own 404 page (rendered with the same context).
+        // leptos_axum's own file handler would do both, but drops `If-Modified-Since`.
+        .fallback_service(
+            tower_http::services::ServeDir::new(&*state.leptos.site_root)
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(
+                    leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell)
+                        .with_state(state.clone()),
+                ),
+        )
         .layer(axum::middleware::from_fn(
             crate::http::middleware::server_fn_status,
         ))
+        .layer(axum::middleware::from_fn(static_revalidate))
+}
+
+/// Static files (the bundle under `/pkg/`, icons, the offline page) keep their names from
+/// one build to the next, so a browser must ask again before it reuses one: `no-cache`
+/// (answered with a 304 while the file is unchanged). Without it, browsers cache them by
+/// guesswork from `Last-Modified` and could run last release's WASM against this server.
+async fn static_revalidate(req: Request, next: Next) -> Response {
+    let is_file = {
+        let path = req.uri().path();
+        !path.starts_with("/api/") && path.rsplit('/').next().is_some_and(|last| last.contains('.'))
+    };
+    let mut res = next.run(req).await;
+    if is_file && !res.headers().contains_key(axum::http::header::CACHE_CONTROL) {
+        res.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-cache"),
+        );
+    }
+    res
 }
 
 /// How long one server render of a page may take before it is abandoned and started again.
