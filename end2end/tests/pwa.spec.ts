@@ -8,7 +8,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ADMIN, expect, hydrated, test } from './support';
+import type { Page } from '@playwright/test';
+import { ADMIN, expect, signIn, test } from './support';
+
+/** Signs in as the admin, then waits until the service worker is installed and controls
+ * the page. */
+async function signInUnderWorker(page: Page): Promise<void> {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+    }
+  });
+}
 
 test('is installable, and shows the offline page without a network', async ({}, testInfo) => {
   const use = testInfo.project.use;
@@ -19,19 +32,7 @@ test('is installable, and shows the offline page without a network', async ({}, 
   });
   try {
     const page = context.pages()[0] ?? (await context.newPage());
-    await page.goto('/login');
-    await hydrated(page);
-    await page.getByLabel('Username', { exact: true }).fill(ADMIN.username);
-    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await expect(page.locator('nav[aria-label="Main"]')).toBeVisible();
-    // The worker is installed and controls the page.
-    await page.evaluate(async () => {
-      await navigator.serviceWorker.ready;
-      if (!navigator.serviceWorker.controller) {
-        await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
-      }
-    });
+    await signInUnderWorker(page);
     const cdp = await context.newCDPSession(page);
     const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
     expect(installabilityErrors).toEqual([]);
@@ -105,18 +106,7 @@ test('shows the offline page when the server is stopped, and the app again once 
   const context = await browser.newContext({ baseURL: `http://127.0.0.1:${port}` });
   try {
     const page = await context.newPage();
-    await page.goto('/login');
-    await hydrated(page);
-    await page.getByLabel('Username', { exact: true }).fill(ADMIN.username);
-    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await expect(page.locator('nav[aria-label="Main"]')).toBeVisible();
-    await page.evaluate(async () => {
-      await navigator.serviceWorker.ready;
-      if (!navigator.serviceWorker.controller) {
-        await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
-      }
-    });
+    await signInUnderWorker(page);
 
     // The server goes away: a page load gets the offline page from the service worker.
     await stop(server);

@@ -72,7 +72,10 @@ pub fn reload_on_job_changes(
                 Live::Opened => false,
                 Live::Message(v) => match v["type"].as_str() {
                     Some("job" | "resync") => true,
-                    Some("hello") => v["next_seq"].as_u64().is_none() || v["next_seq"].as_u64() != seen(),
+                    Some("hello") => {
+                        let next = v["next_seq"].as_u64();
+                        next.is_none() || next != seen()
+                    }
                     _ => false,
                 },
             };

@@ -13,7 +13,7 @@ use crate::api::get_dashboard;
 use crate::auth::use_auth;
 use crate::components::live::reload_on_job_changes;
 use crate::pages::jobs::StatusBadge;
-use crate::pages::{day, loading};
+use crate::pages::{bytes, day, loading};
 use crate::types::{Dashboard as Data, JobPublic, MinuteCounts, SystemStatus, UserPublic};
 
 #[component]
@@ -123,14 +123,6 @@ fn Numbers(data: Data) -> impl IntoView {
                 <JobList jobs=data.running empty="Nothing is running." />
             </section>
         </div>
-    }
-}
-
-fn bytes(n: u64) -> String {
-    let gib = n as f64 / (1u64 << 30) as f64;
-    match gib >= 1.0 {
-        true => format!("{gib:.1} GiB"),
-        false => format!("{:.0} MiB", n as f64 / (1u64 << 20) as f64),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::components::ansi::{self, Style};
 use crate::components::forms::{action_error, first_error, refetch_after, FormError};
 use crate::components::live::{use_live, Live};
 use crate::pages::jobs::StatusBadge;
-use crate::pages::loading;
+use crate::pages::{bytes, loading};
 use crate::types::JobPublic;
 
 #[component]
@@ -252,39 +252,38 @@ fn LogView(
                     Err(e) => (format!("({e})"), 0, 0),
                 };
                 let text = Arc::<str>::from(text);
+                // The lines matching the search (None while there is none), worked out once
+                // for the count and the output.
                 let shown = text.clone();
-                let count = move || {
+                let found = Memo::new(move |_| {
                     let q = query.get();
-                    (!q.is_empty()).then(|| {
-                        let n = matching(&shown, &live.after(read), &q).len();
-                        match n {
+                    (!q.is_empty()).then(|| matching(&shown, &live.after(read), &q))
+                });
+                let count = move || {
+                    found.with(|f| {
+                        f.as_ref().map(|lines| match lines.len() {
                             1 => "1 matching line".to_string(),
                             n => format!("{n} matching lines"),
-                        }
+                        })
                     })
                 };
-                let body = move || {
-                    let q = query.get();
-                    if q.is_empty() {
-                        Either::Left(view! {
-                            {ansi::render(&text, &mut Style::default())}
-                            <For
-                                each=move || live.after(read)
-                                key=|(n, _)| *n
-                                children=|(_, line)| view! {
-                                    {ansi::render(&line, &mut Style::default())}"\n"
-                                }
-                            />
-                        })
-                    } else {
-                        let lines = matching(&text, &live.after(read), &q);
-                        Either::Right(
-                            lines
-                                .into_iter()
-                                .map(|l| view! { {ansi::render(&l, &mut Style::default())}"\n" })
-                                .collect_view(),
-                        )
-                    }
+                let body = move || match found.get() {
+                    None => Either::Left(view! {
+                        {ansi::render(&text, &mut Style::default())}
+                        <For
+                            each=move || live.after(read)
+                            key=|(n, _)| *n
+                            children=|(_, line)| view! {
+                                {ansi::render(&line, &mut Style::default())}"\n"
+                            }
+                        />
+                    }),
+                    Some(lines) => Either::Right(
+                        lines
+                            .into_iter()
+                            .map(|l| view! { {ansi::render(&l, &mut Style::default())}"\n" })
+                            .collect_view(),
+                    ),
                 };
                 view! {
                     {(skipped > 0).then(|| view! {
@@ -298,14 +297,5 @@ fn LogView(
                 }
             })}
         </Transition>
-    }
-}
-
-/// "812 bytes", "64.0 KiB", "3.2 MiB".
-fn bytes(n: u64) -> String {
-    match n {
-        n if n < 1024 => format!("{n} bytes"),
-        n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
     }
 }

@@ -457,14 +457,14 @@ impl Services {
     /// The end of a job's output: its last [`LOG_CHUNK`] bytes at most, from the start of a
     /// line (`offset` > 0 says that earlier output was left out).
     pub async fn job_log_tail(&self, actor: &User, id: i64) -> DomainResult<LogSlice> {
-        self.get_job(actor, id).await?;
+        let job = self.get_job(actor, id).await?;
         let size = match tokio::fs::metadata(self.job_log_path(id)).await {
             Ok(m) => m.len(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(anyhow::Error::from(e).into()),
         };
         let start = size.saturating_sub(LOG_CHUNK);
-        let mut slice = self.job_log(actor, id, start).await?;
+        let mut slice = self.read_log(&job, start).await?;
         if start > 0 {
             // Begin at a whole line (unless the chunk is one long line).
             if let Some(nl) = slice.content.find('\n') {
@@ -487,8 +487,15 @@ impl Services {
 
     /// Up to [`LOG_CHUNK`] bytes of a job's output from `offset`.
     pub async fn job_log(&self, actor: &User, id: i64, offset: u64) -> DomainResult<LogSlice> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
         let job = self.get_job(actor, id).await?;
+        self.read_log(&job, offset).await
+    }
+
+    /// [`LOG_CHUNK`] bytes at most of `job`'s output from `offset` (the caller checked who
+    /// may read it).
+    async fn read_log(&self, job: &Job, offset: u64) -> DomainResult<LogSlice> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let id = job.id;
         let finished = matches!(
             job.status,
             JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
