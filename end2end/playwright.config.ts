@@ -1,7 +1,7 @@
 // Browser tests: Playwright drives the system Chromium (no browser downloads) against the
 // already-built server binary, started here on its own port with a fresh data directory.
 //
-// Build first (`cargo leptos build`), then `npm test`. Knobs: VCORE_BIN (the server binary,
+// Build first (`target/xtask/release/vcore-xtask build`, as scripts/test.sh does), then `npm test`. Knobs: VCORE_BIN (the server binary,
 // default ../target/debug/vcore), E2E_PORT (3456; the SPA server and the SMTP server take
 // the next two ports), CHROMIUM (/usr/bin/chromium),
 // LEPTOS_SITE_ROOT (../target/site).

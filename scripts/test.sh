@@ -20,25 +20,31 @@ scripts/setup.sh --test
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path xtask/Cargo.toml -- --check
 
 step "cargo clippy"
+lint=(env) ws_target=target xtask_target=target/xtask
 if [ "$(cat target/.toolchain-route)" = debian ]; then
-  # Debian's rustc-web ships no clippy: lint with rustup's toolchain in its own target dir.
-  env -u RUSTC_BOOTSTRAP PATH="$HOME/.cargo/bin:$PATH" CARGO_TARGET_DIR=target/clippy \
-    cargo clippy --all-targets --locked -- -D warnings
-else
-  cargo clippy --all-targets --locked -- -D warnings
+  # Debian's rustc-web ships no clippy: lint with rustup's toolchain in its own target dirs.
+  lint=(env -u RUSTC_BOOTSTRAP -u RUSTC PATH="$HOME/.cargo/bin:$PATH")
+  ws_target=target/clippy xtask_target=target/clippy-xtask
 fi
+"${lint[@]}" CARGO_TARGET_DIR=$ws_target cargo clippy --all-targets --locked -- -D warnings
+# The build step (on the rustup route its release build is already there).
+"${lint[@]}" cargo clippy --release --all-targets --locked --manifest-path xtask/Cargo.toml \
+  --target-dir $xtask_target -- -D warnings
 
-step "cargo leptos build (server + hydrate WASM)"
-cargo leptos build "${LEPTOS_LIB_ARGS[@]}"
+step "build (server + hydrate WASM, by the build step in xtask/)"
+target/xtask/release/vcore-xtask build "${WASM_CARGO_ARGS[@]}"
 
 step "cargo test (unit + REST integration on SQLite and PostgreSQL)"
 # setup.sh installed PostgreSQL's binaries, so its test variants must run, not skip.
 VCORE_REQUIRE_POSTGRES=1 cargo test --locked --workspace --exclude vcore-frontend
+cargo test --release --locked --manifest-path xtask/Cargo.toml --target-dir target/xtask
 
 step "trunk build (client-only SPA)"
-CARGO_UNSTABLE_BUILD_STD="$TRUNK_STD" trunk build
+# Trunk runs `wasm-bindgen` from PATH: the build step's, at the version of Cargo.lock.
+PATH="$PWD/target/xtask/bin:$PATH" CARGO_UNSTABLE_BUILD_STD="$TRUNK_STD" trunk build
 
 step "browser tests (Playwright + Chromium)"
 (cd end2end && VCORE_BIN="$PWD/../target/debug/vcore" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)

@@ -35,7 +35,8 @@ if [ ! -x "$LH_DIR/npm/node_modules/.bin/lighthouse" ]; then
 fi
 
 if [ "$BUILD" = 1 ]; then
-  cargo leptos build --release --precompress "${LEPTOS_LIB_ARGS[@]}" >&2
+  scripts/setup.sh --release >&2
+  target/xtask/release/vcore-xtask build --release "${WASM_CARGO_ARGS[@]}" >&2
 fi
 BIN=target/release/vcore
 SITE=target/site
@@ -43,7 +44,7 @@ SITE=target/site
 
 echo "## Download sizes (release)"
 echo
-echo "| file | raw | gzip -9 | brotli (as served, from cargo-leptos --precompress) |"
+echo "| file | raw | gzip -9 | brotli (as served, precompressed by the build step) |"
 echo "|---|---|---|---|"
 total=0
 total_br=0

@@ -60,7 +60,7 @@ fn HydrateAfterPaint(options: LeptosOptions) -> impl IntoView {
 /// Registers the service worker once the page has loaded (nothing happens without one).
 const REGISTER_SERVICE_WORKER: &str = "if ('serviceWorker' in navigator) { addEventListener('load', () => navigator.serviceWorker.register('/sw.js').catch(() => {})); }";
 
-/// The stylesheet cargo-leptos builds for the server; the Trunk build links its own copy
+/// The stylesheet the build step (or cargo-leptos) puts beside the bundle; the Trunk build links its own copy
 /// from `frontend/index.html`, so there it is left out (it would be a 404).
 #[cfg(not(feature = "csr"))]
 const STYLESHEET: Option<&str> = Some("/pkg/vcore.css");

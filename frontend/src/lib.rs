@@ -1,5 +1,5 @@
 //! The WASM entry points, and nothing else: the UI itself is `vcore_app`.
-//! - `hydrate` (default, built by cargo-leptos): takes over the page the server rendered.
+//! - `hydrate` (default, built by `xtask/` or cargo-leptos): takes over the page the server rendered.
 //! - `csr` (built by Trunk, see `Trunk.toml`): renders the whole app in the browser and
 //!   calls the server functions over HTTP at the same origin.
 

@@ -103,23 +103,49 @@ pub async fn run() -> i32 {
     }
 }
 
+/// What the start-up line tells a person about signing in (printed on every start, the last
+/// line `scripts/start.sh` shows).
+struct SignIn {
+    base_url: String,
+    username: String,
+    password_file: std::path::PathBuf,
+    password_from_env: bool,
+}
+
+fn sign_in_line(s: &SignIn, created_now: bool) -> String {
+    let who = if created_now {
+        "Created the first superuser. Sign in"
+    } else {
+        "Sign in"
+    };
+    let password = if s.password_file.exists() {
+        format!("the password in {}", s.password_file.display())
+    } else if s.password_from_env {
+        "the password from FIRST_SUPERUSER_PASSWORD".to_string()
+    } else {
+        "its password (vcore create-superuser makes another superuser)".to_string()
+    };
+    format!(
+        "{who} at {}/login as superuser '{}' with {password}",
+        s.base_url, s.username
+    )
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let base_url = config.base_url.clone();
+    let config_summary = SignIn {
+        base_url: base_url.clone(),
+        username: config.first_superuser_username.clone(),
+        password_file: config.data_dir.join("first-superuser-password.txt"),
+        password_from_env: config.first_superuser_password.is_some(),
+    };
     tracing::info!(db = %vcore_domain::config::redact_url(&config.db_url), env = %config.env_name, "starting");
     let app = crate::startup::Application::build(config).await?;
     if !app.applied_migrations.is_empty() {
         tracing::info!(migrations = ?app.applied_migrations, "applied migrations");
     }
     println!("vcore is listening on {base_url} (port {})", app.port());
-    if let Some((username, password_file)) = &app.first_superuser {
-        match password_file {
-            Some(path) => println!(
-                "Created the first superuser. Sign in at {base_url}/login as '{username}' with the password in {}",
-                path.display()
-            ),
-            None => println!("Created the first superuser '{username}' (password from FIRST_SUPERUSER_PASSWORD)."),
-        }
-    }
+    println!("{}", sign_in_line(&config_summary, app.first_superuser.is_some()));
     app.run_until_stopped().await
 }
 
@@ -170,4 +196,35 @@ async fn create_superuser(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("created superuser '{}' (id {})", user.username, user.id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_in_line_says_where_the_password_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SignIn {
+            base_url: "http://127.0.0.1:3000".into(),
+            username: "admin".into(),
+            password_file: dir.path().join("first-superuser-password.txt"),
+            password_from_env: false,
+        };
+        let line = sign_in_line(&s, false);
+        assert!(
+            line.starts_with("Sign in at http://127.0.0.1:3000/login as superuser 'admin'"),
+            "{line}"
+        );
+        assert!(line.contains("vcore create-superuser"), "{line}");
+        s.password_from_env = true;
+        assert!(sign_in_line(&s, false).ends_with("the password from FIRST_SUPERUSER_PASSWORD"));
+        std::fs::write(&s.password_file, "x\n").unwrap();
+        let line = sign_in_line(&s, true);
+        assert!(line.starts_with("Created the first superuser. Sign in"), "{line}");
+        assert!(
+            line.ends_with(&format!("the password in {}", s.password_file.display())),
+            "{line}"
+        );
+    }
 }

@@ -115,9 +115,9 @@ pub fn app_router(state: AppState) -> Router {
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             // Pages, JSON and logs go out compressed (brotli or gzip, as the client accepts).
-            // Not the WASM bundle: a release build compresses it once (`cargo leptos build
-            // --release --precompress`, as scripts/start.sh does) and those files are served
-            // as they are; compressing a debug bundle (16 MB) on every load would cost a
+            // Not the WASM bundle: a release build compresses it once (the build step's
+            // `vcore-xtask build --release`, as scripts/start.sh runs it) and those files are
+            // served as they are; compressing a debug bundle (16 MB) on every load would cost a
             // second each time.
             .layer(tower_http::compression::CompressionLayer::new().compress_when(
                 tower_http::compression::DefaultPredicate::new().and(

@@ -17,7 +17,7 @@ use vcore_app::{shell, App};
 
 use crate::http::AppState;
 
-/// Where cargo-leptos put the site (`LEPTOS_SITE_ROOT`, default `target/site`).
+/// Where the build step (or cargo-leptos) put the site (`LEPTOS_SITE_ROOT`, default `target/site`).
 pub fn leptos_options() -> LeptosOptions {
     let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
     let pkg = std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".into());
