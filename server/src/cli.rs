@@ -140,24 +140,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         password_from_env: config.first_superuser_password.is_some(),
     };
     tracing::info!(db = %vcore_domain::config::redact_url(&config.db_url), env = %config.env_name, "starting");
+    // Before the runner starts: a SIGTERM from then on is a graceful stop.
+    let stop = crate::startup::shutdown_signal();
     let app = crate::startup::Application::build(config).await?;
     if !app.applied_migrations.is_empty() {
         tracing::info!(migrations = ?app.applied_migrations, "applied migrations");
     }
     println!("vcore is listening on {base_url} (port {})", app.port());
     println!("{}", sign_in_line(&config_summary, app.first_superuser.is_some()));
-    app.run_until_stopped().await
+    app.run_until(stop).await
 }
 
 async fn worker(config: Config) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(config.job_shutdown_grace_secs);
+    let stop = crate::startup::shutdown_signal();
     let services = Services::open(config)
         .await?
         .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
     let runner = services.runner.clone().expect("with_runner starts one");
     services.announce_start("worker");
     println!("vcore worker running queues: {}", runner.queue_names().join(", "));
-    crate::startup::shutdown_signal().await;
+    stop.await;
     let handed_back = runner.shutdown(grace).await;
     println!("worker stopped; {handed_back} unfinished job(s) handed back to the queue");
     Ok(())

@@ -1,6 +1,7 @@
 //! Building and running the server. [`Application::build`] does everything that can fail
 //! (config already parsed: migrations, first superuser, binding the port) before
-//! [`Application::run_until_stopped`] serves; tests build one on port 0 and read the port.
+//! [`Application::run_until`] serves until [`shutdown_signal`] (or, in tests, a future of
+//! their own); tests build one on port 0 and read the port.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -69,12 +70,8 @@ impl Application {
         self.services.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests end.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
-    }
-
-    /// Serves until `stop` resolves, then shuts the job runner down gracefully.
+    /// Serves until `stop` resolves (for `vcore serve`, [`shutdown_signal`], created before
+    /// [`Application::build`] starts the runner), then shuts the job runner down gracefully.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -146,25 +143,38 @@ pub fn app_router(state: AppState) -> Router {
     )
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Listens for SIGINT and SIGTERM from the moment it is called, and resolves on the first.
+/// Call it before the job runner starts: until a listener exists, SIGTERM has its default
+/// action and kills the process on the spot, with no graceful hand-back (a SIGTERM right
+/// after the first job was claimed did exactly that while this registered on first poll).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = received(term) => {},
+            _ = received(int) => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Resolves when `signal` arrives; never, when it could not be listened for.
+#[cfg(unix)]
+async fn received(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }

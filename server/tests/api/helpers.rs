@@ -125,7 +125,7 @@ pub async fn spawn_app(backend: Backend, opts: Opts) -> TestApp {
     let application = Application::build(config).await.expect("the application builds");
     let port = application.port();
     let services = application.services();
-    // `run_until` rather than `run_until_stopped`: no signal handlers in the test process
+    // A future of its own rather than `shutdown_signal()`: no signal handlers in the test process
     // (a Ctrl-C must still stop `cargo test`); the server ends with the test's runtime.
     tokio::spawn(async move {
         if let Err(e) = application.run_until(std::future::pending::<()>()).await {
