@@ -40,6 +40,7 @@ timed() {
   say "$label: $(( $(date +%s) - t0 )) s"
 }
 have() { command -v "$1" >/dev/null 2>&1; }
+quiet() { "$@" >/dev/null; }
 SUDO=""
 [ "$(id -u)" -ne 0 ] && have sudo && SUDO="sudo"
 apt_updated=0
@@ -55,7 +56,7 @@ apt_install() {
   fi
   say "apt-get install ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive timed "apt-get install ${missing[*]}" \
-    $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null ||
+    quiet $SUDO apt-get install -y -qq "${missing[@]}" ||
     fail "${missing[*]}" "(Debian packages)" "apt-get install failed: run it by hand to see why"
 }
 # rustc_at_least RUSTC MAJOR.MINOR: whether that compiler is at least that version.
@@ -100,11 +101,8 @@ fi
 # The build step: a small crate of ours with its own Cargo.lock (wasm-bindgen as a library,
 # brotli, flate2), compiled in well under a minute. It replaces cargo-leptos, wasm-bindgen-cli
 # and binaryen's build in the two README commands. Cargo itself skips it when up to date.
-if ! cargo build --release --locked --quiet --manifest-path xtask/Cargo.toml --target-dir target/xtask 2>/dev/null; then
-  say "building the build step (xtask/, once)"
-  timed "build step" cargo build --release --locked --manifest-path xtask/Cargo.toml --target-dir target/xtask ||
-    fail vcore-xtask "(xtask/Cargo.lock)" "cargo build --locked failed with $(rustc --version): see the error above"
-fi
+timed "build step (xtask/)" cargo build --release --locked --manifest-path xtask/Cargo.toml --target-dir target/xtask ||
+  fail vcore-xtask "(xtask/Cargo.lock)" "cargo build --locked failed with $(rustc --version): see the error above"
 # Trunk looks for `wasm-bindgen` on PATH; ours answers for the same library version.
 mkdir -p target/xtask/bin
 ln -sf ../release/vcore-wasm-bindgen target/xtask/bin/wasm-bindgen
