@@ -378,6 +378,12 @@ impl Config {
         })
     }
 
+    /// Where a generated first-superuser password is written (and what the start-up line
+    /// names).
+    pub fn first_superuser_password_file(&self) -> PathBuf {
+        self.data_dir.join("first-superuser-password.txt")
+    }
+
     pub fn is_production(&self) -> bool {
         self.env_name == "production"
     }

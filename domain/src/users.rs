@@ -395,7 +395,7 @@ impl Services {
             Some(p) => (p.clone(), None),
             None => {
                 let p = crate::config::random_hex(12);
-                let path = cfg.data_dir.join("first-superuser-password.txt");
+                let path = cfg.first_superuser_password_file();
                 crate::config::write_private(&path, &format!("{p}\n"))
                     .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
                 (p, Some(path))

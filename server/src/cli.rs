@@ -136,7 +136,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let config_summary = SignIn {
         base_url: base_url.clone(),
         username: config.first_superuser_username.clone(),
-        password_file: config.data_dir.join("first-superuser-password.txt"),
+        password_file: config.first_superuser_password_file(),
         password_from_env: config.first_superuser_password.is_some(),
     };
     tracing::info!(db = %vcore_domain::config::redact_url(&config.db_url), env = %config.env_name, "starting");
