@@ -26,7 +26,7 @@ impl From<DomainError> for AppError {
 }
 
 fn rfc3339(t: &chrono::NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl From<&User> for UserPublic {
@@ -130,6 +130,13 @@ impl From<&vcore_domain::jobs::Job> for JobPublic {
             created_at: rfc3339(&j.created_at),
             started_at: j.started_at.as_ref().map(rfc3339),
             finished_at: j.finished_at.as_ref().map(rfc3339),
+            // From the times as sent (whole milliseconds), so that the three agree.
+            duration_ms: match (j.started_at, j.finished_at) {
+                (Some(s), Some(f)) => {
+                    Some((f.and_utc().timestamp_millis() - s.and_utc().timestamp_millis()).max(0))
+                }
+                _ => None,
+            },
             exit_code: j.exit_code,
             result: j.result.clone(),
             error: j.error.clone(),

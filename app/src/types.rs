@@ -253,6 +253,8 @@ pub struct JobPublic {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// How long the last attempt ran (`finished_at - started_at`), once the job has ended.
+    pub duration_ms: Option<i64>,
     pub exit_code: Option<i32>,
     /// A script's JSON output, as text.
     pub result: Option<String>,
@@ -585,6 +587,20 @@ impl server_fn::error::FromServerFnError for AppError {
     }
 }
 
+/// A duration for people: `250 ms`, `4.2 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h`.
+pub fn human_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    let s = ms / 1000;
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..10_000 => format!("{}.{} s", s, (ms % 1000) / 100),
+        10_000..60_000 => format!("{s} s"),
+        60_000..3_600_000 => format!("{} min {} s", s / 60, s % 60),
+        3_600_000..86_400_000 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,6 +616,23 @@ mod tests {
         );
         let e = AppError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
         assert!(matches!(e, AppError::Transport(_)));
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        for (ms, text) in [
+            (-5, "0 ms"),
+            (250, "250 ms"),
+            (999, "999 ms"),
+            (1_000, "1.0 s"),
+            (4_290, "4.2 s"),
+            (59_999, "59 s"),
+            (185_000, "3 min 5 s"),
+            (7_800_000, "2 h 10 min"),
+            (273_600_000, "3 d 4 h"),
+        ] {
+            assert_eq!(human_duration(ms), text, "{ms} ms");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::components::forms::{action_error, first_error, refetch_after, FormErr
 use crate::components::live::{use_live, Live};
 use crate::pages::jobs::StatusBadge;
 use crate::pages::{bytes, loading};
-use crate::types::JobPublic;
+use crate::types::{human_duration, JobPublic};
 
 #[component]
 pub fn JobPage() -> impl IntoView {
@@ -147,6 +147,7 @@ fn JobView(
                 {fact("Created", job.created_at.replace('T', " "))}
                 {fact("Started", time(&job.started_at))}
                 {fact("Finished", time(&job.finished_at))}
+                {fact("Duration", job.duration_ms.map(human_duration).unwrap_or_else(|| "–".into()))}
             </dl>
             {job.error.clone().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
             {job.result.clone().map(|r| view! { <h2>"Result"</h2><pre class="log">{r}</pre> })}

@@ -18,7 +18,7 @@ use crate::api::{list_jobs, BulkJobs, CreateJob};
 use crate::components::forms::{action_error, refetch_after, Field, FormError};
 use crate::components::live::reload_on_job_changes;
 use crate::pages::loading;
-use crate::types::{BulkResult, JobPublic, JobsPage as Page};
+use crate::types::{human_duration, BulkResult, JobPublic, JobsPage as Page};
 
 /// Rows per page.
 const PAGE: i64 = 50;
@@ -290,6 +290,7 @@ fn JobTable(page: Page, filter: Filter, selected: RwSignal<Vec<i64>>) -> impl In
                         <th scope="col">"Priority"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col">"Attempts"</th>
+                        <th scope="col">"Took"</th>
                         <th scope="col">"Created"</th>
                     </tr>
                 </thead>
@@ -331,6 +332,7 @@ fn JobRow(job: JobPublic, selected: RwSignal<Vec<i64>>) -> impl IntoView {
             <td>{job.priority}</td>
             <td><StatusBadge status=job.status /></td>
             <td>{format!("{}/{}", job.attempts, job.max_attempts)}</td>
+            <td>{job.duration_ms.map(human_duration).unwrap_or_else(|| "–".into())}</td>
             <td><time datetime=job.created_at>{created}</time></td>
         </tr>
     }

@@ -106,6 +106,7 @@ pub(crate) fn assert_job_public(job: &Value) {
         "created_at",
         "started_at",
         "finished_at",
+        "duration_ms",
         "exit_code",
         "result",
         "error",
@@ -129,7 +130,13 @@ pub(crate) fn assert_job_public(job: &Value) {
     }
     assert!(job["meta"].is_object(), "meta is an object: {job}");
     assert!(job["attempts"].is_i64() && job["max_attempts"].is_i64(), "{job}");
-    for k in ["timeout_secs", "owner_id", "scheduler_id", "exit_code"] {
+    for k in [
+        "timeout_secs",
+        "owner_id",
+        "scheduler_id",
+        "exit_code",
+        "duration_ms",
+    ] {
         assert!(job[k].is_null() || job[k].is_i64(), "{k}: {job}");
     }
     for k in ["unique_key", "result", "error"] {
@@ -137,11 +144,22 @@ pub(crate) fn assert_job_public(job: &Value) {
     }
     parse_time(job, "run_at");
     parse_time(job, "created_at");
-    for k in ["started_at", "finished_at"] {
-        if !job[k].is_null() {
+    for k in ["run_at", "created_at", "started_at", "finished_at"] {
+        if let Some(t) = job[k].as_str() {
+            // Milliseconds, always: 2026-01-31T12:00:00.250Z.
+            let frac = t.split('.').nth(1).unwrap_or_default();
+            assert!(
+                frac.len() == 4 && frac.ends_with('Z'),
+                "{k} has millisecond precision: {job}"
+            );
             parse_time(job, k);
         }
     }
+    assert_eq!(
+        job["duration_ms"].is_null(),
+        job["finished_at"].is_null() || job["started_at"].is_null(),
+        "duration_ms is given exactly when the job started and ended: {job}"
+    );
 }
 
 /// `POST /jobs/`, expecting 201 and a `JobPublic`.
@@ -323,10 +341,9 @@ async fn a_command_job_runs_end_to_end_with_its_log(b: Backend) {
     assert_eq!(done["exit_code"], 0, "{done}");
     assert_eq!(done["attempts"], 1, "{done}");
     assert!(done["error"].is_null(), "{done}");
-    assert!(
-        parse_time(&done, "finished_at") >= parse_time(&done, "started_at"),
-        "{done}"
-    );
+    let took = parse_time(&done, "finished_at") - parse_time(&done, "started_at");
+    assert!(took >= chrono::Duration::zero(), "{done}");
+    assert_eq!(done["duration_ms"], took.num_milliseconds(), "{done}");
 
     // The log: stdout as written, stderr prefixed. The two pipes are read separately, so
     // their order is not asserted.
