@@ -3,7 +3,8 @@
 # when PostgreSQL's server binaries are found (PG_BIN, else /usr/lib/postgresql/*/bin), on a
 # throwaway cluster on 127.0.0.1 that is removed afterwards. Arguments go to `vcore bench`
 # (see `vcore bench --help`); VCORE_BENCH_POSTGRES_URL uses an existing scratch database instead.
-# `scripts/bench.sh ws [args]` runs `vcore bench-ws` instead (live updates; SQLite).
+# `scripts/bench.sh ws [args]` runs `vcore bench-ws` instead (live updates; SQLite);
+# `scripts/bench.sh nodes [args]` runs `vcore bench-nodes` (worker processes on the cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -24,10 +25,16 @@ if [ -z "${VCORE_BENCH_POSTGRES_URL:-}" ] && [ -x "$pg_bin/initdb" ]; then
   as_pg "$pg_bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
   # Default durability (fsync, synchronous_commit on): every result is a durable commit.
   as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=50" start >/dev/null
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=100" start >/dev/null
   trap 'as_pg "$pg_bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
   export VCORE_BENCH_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
 elif [ -z "${VCORE_BENCH_POSTGRES_URL:-}" ]; then
   echo "[bench] PostgreSQL binaries not found (set PG_BIN): measuring SQLite only" >&2
 fi
-target/release/vcore bench "$@"
+if [ "${1:-}" = nodes ]; then
+  shift
+  [ -n "${VCORE_BENCH_POSTGRES_URL:-}" ] || { echo "[bench] nodes: needs PostgreSQL (set PG_BIN)" >&2; exit 1; }
+  target/release/vcore bench-nodes "$@"
+else
+  target/release/vcore bench "$@"
+fi

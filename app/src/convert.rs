@@ -109,6 +109,29 @@ impl SiteInfo {
     }
 }
 
+impl From<vcore_domain::cluster::Node> for NodePublic {
+    fn from(n: vcore_domain::cluster::Node) -> Self {
+        NodePublic {
+            started_at: rfc3339(&n.started_at),
+            heartbeat_at: rfc3339(&n.heartbeat_at),
+            queues: n
+                .queues
+                .into_iter()
+                .map(|q| NodeQueuePublic {
+                    name: q.name,
+                    concurrency: q.concurrency,
+                })
+                .collect(),
+            id: n.id,
+            kind: n.kind,
+            host: n.host,
+            pid: n.pid,
+            version: n.version,
+            leader: n.leader,
+        }
+    }
+}
+
 impl From<&vcore_domain::jobs::Job> for JobPublic {
     fn from(j: &vcore_domain::jobs::Job) -> Self {
         JobPublic {

@@ -452,6 +452,44 @@ pub struct SchedulersPage {
     pub count: i64,
 }
 
+/// A queue a node consumes, and how many of its jobs it runs at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct NodeQueuePublic {
+    pub name: String,
+    pub concurrency: usize,
+}
+
+/// A vcore process sharing the database (`GET /nodes/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct NodePublic {
+    /// `host:pid:random`; also the `lease_owner` of the jobs it runs.
+    pub id: String,
+    /// serve or worker.
+    pub kind: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    /// Empty for a web-only node.
+    pub queues: Vec<NodeQueuePublic>,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    /// Runs the once-only maintenance (promoting due jobs, rescuing leases, schedulers,
+    /// retention).
+    pub leader: bool,
+}
+
+/// The live nodes, oldest first, and the queues stopped for all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct NodesPage {
+    pub data: Vec<NodePublic>,
+    pub count: i64,
+    /// Queues whose consumers are stopped (stop-consumer), on every node.
+    pub paused_queues: Vec<String>,
+}
+
 /// `?status=&queue_name=&priority=&offset=&limit=` of `GET /jobs/`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(IntoParams))]

@@ -73,6 +73,15 @@ pub struct Config {
     /// Whether `serve` runs jobs in this process (`JOB_RUNNER`, default true). Web-only
     /// nodes set it to false and leave the jobs to `vcore worker` processes.
     pub job_runner: bool,
+    /// Whether processes on PostgreSQL listen for each other's hints (`JOB_NOTIFY`, default
+    /// true): new jobs, kills and stopped queues reach every node at once. false: poll only,
+    /// for PgBouncer in transaction mode (where LISTEN silently does nothing). SQLite
+    /// always polls.
+    pub job_notify: bool,
+    /// How often an idle queue looks for other processes' jobs without hints (`JOB_POLL_SECS`,
+    /// default 2; SQLite, `JOB_NOTIFY=false`, or while the listener reconnects). With hints
+    /// it looks only every minute (or this, if longer), as a safety net.
+    pub job_poll_secs: u64,
     /// Job queues and how many jobs of each run at once in this process (`JOB_QUEUES`,
     /// `name:concurrency,…`; default `default:4,reserved:1`).
     pub job_queues: Vec<(String, usize)>,
@@ -349,6 +358,8 @@ impl Config {
                 .unwrap_or_default(),
             login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES", 10, 1, 10_000)? as u32,
             job_runner: parse_bool(&get, "JOB_RUNNER", true)?,
+            job_notify: parse_bool(&get, "JOB_NOTIFY", true)?,
+            job_poll_secs: parse_num(&get, "JOB_POLL_SECS", 2, 1, 3600)? as u64,
             job_queues: parse_queues(get("JOB_QUEUES"))?,
             job_log_dir: get("JOB_LOG_DIR")
                 .map(PathBuf::from)

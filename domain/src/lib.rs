@@ -17,6 +17,7 @@
 //! - [`services`]: [`Services`], the one handle the adapters hold.
 //! - [`error`]: [`DomainError`], the one error type of this layer.
 
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -100,4 +100,41 @@ diesel::joinable!(jobs -> users (owner_id));
 
 diesel::joinable!(job_schedulers -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, jobs, job_schedulers);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    jobs,
+    job_schedulers,
+    nodes,
+    leases,
+    paused_queues
+);
+
+diesel::table! {
+    nodes (id) {
+        id -> Text,
+        kind -> Text,
+        host -> Text,
+        pid -> BigInt,
+        version -> Text,
+        queues -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    paused_queues (queue) {
+        queue -> Text,
+        paused_at -> Timestamp,
+    }
+}

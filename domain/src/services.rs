@@ -22,6 +22,9 @@ pub struct Services {
     pub hub: crate::jobs::events::Hub,
     /// Email and alert sending, when email or a notification channel is configured.
     pub notifier: Option<crate::notify::Notifier>,
+    /// This process's id among the nodes sharing the database (`host:pid:random`); also the
+    /// `lease_owner` of the jobs it runs.
+    pub node_id: Arc<str>,
 }
 
 /// What start-up did, for the caller to report.
@@ -76,6 +79,7 @@ impl Services {
             runner: None,
             hub: crate::jobs::events::Hub::default(),
             notifier: crate::notify::Notifier::start(&config),
+            node_id: crate::cluster::new_node_id().into(),
             keys: Arc::new(TokenKeys::new(&config)),
             config: Arc::new(config),
         }

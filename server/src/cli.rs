@@ -36,12 +36,16 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// List the live nodes (serve and worker processes) sharing the database.
+    Nodes,
     /// Print the OpenAPI document of the REST API.
     Openapi,
     /// Measure the job engine on this machine (use a release build) and print a table.
     Bench(crate::bench::BenchArgs),
     /// Measure live updates: WebSocket viewers while the runner completes jobs (release build).
     BenchWs(crate::bench_ws::WsBenchArgs),
+    /// Measure the job engine across worker processes on one PostgreSQL database (release build).
+    BenchNodes(crate::bench_nodes::NodesBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -86,8 +90,10 @@ pub async fn run() -> i32 {
                     limit,
                 },
         } => crate::jobs_cli::list(config, status, queue_name, limit).await,
+        Command::Nodes => crate::jobs_cli::nodes(config).await,
         Command::Bench(args) => crate::bench::run(args).await,
         Command::BenchWs(args) => crate::bench_ws::run(args).await,
+        Command::BenchNodes(args) => crate::bench_nodes::run(args).await,
         Command::Openapi => {
             let doc = crate::http::openapi_document(&config.api_v1_prefix);
             println!("{}", doc.to_pretty_json().unwrap_or_default());
@@ -159,9 +165,11 @@ async fn worker(config: Config) -> anyhow::Result<()> {
         .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
     let runner = services.runner.clone().expect("with_runner starts one");
     services.announce_start("worker");
+    let membership = services.join_cluster(vcore_domain::cluster::NodeKind::Worker);
     println!("vcore worker running queues: {}", runner.queue_names().join(", "));
     stop.await;
     let handed_back = runner.shutdown(grace).await;
+    membership.leave().await;
     println!("worker stopped; {handed_back} unfinished job(s) handed back to the queue");
     Ok(())
 }

@@ -107,3 +107,47 @@ pub async fn list(
     println!("{} of {total} job(s)", jobs.len());
     Ok(())
 }
+
+/// `vcore nodes`: the live nodes, as `GET /nodes/` lists them.
+pub async fn nodes(config: Config) -> anyhow::Result<()> {
+    let services = Services::open(config).await?;
+    let nodes = services
+        .list_nodes_as_operator()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let paused = services
+        .paused_queues()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = chrono::Utc::now().naive_utc();
+    println!(
+        "{:<40}  {:<6}  {:<7}  {:<19}  {:>6}  QUEUES",
+        "NODE", "KIND", "VERSION", "STARTED", "BEAT"
+    );
+    for n in &nodes {
+        let queues: Vec<String> = n
+            .queues
+            .iter()
+            .map(|q| format!("{}:{}", q.name, q.concurrency))
+            .collect();
+        let leader = if n.leader { "  (maintenance)" } else { "" };
+        println!(
+            "{:<40}  {:<6}  {:<7}  {:<19}  {:>5}s  {}{leader}",
+            n.id,
+            n.kind,
+            n.version,
+            n.started_at.format("%Y-%m-%d %H:%M:%S"),
+            (now - n.heartbeat_at).num_seconds().max(0),
+            if queues.is_empty() {
+                "-".to_string()
+            } else {
+                queues.join(",")
+            },
+        );
+    }
+    println!("{} node(s)", nodes.len());
+    if !paused.is_empty() {
+        println!("stopped queues (every node): {}", paused.join(", "));
+    }
+    Ok(())
+}

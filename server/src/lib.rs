@@ -1,7 +1,8 @@
 //! The vcore server: HTTP in front of `vcore_domain`, and the Leptos app served from it.
 //!
 //! - [`cli`]: the `vcore` command line (serve, worker, migrate, create-superuser, enqueue,
-//!   jobs list, openapi, bench); [`jobs_cli`] holds the job commands, [`bench`] the benchmark.
+//!   jobs list, nodes, openapi, bench); [`jobs_cli`] holds the job and node commands,
+//!   [`bench`], [`bench_ws`] and [`bench_nodes`] the benchmarks.
 //! - [`startup`]: [`startup::Application`]: build (migrate, bind) then serve; shutdown.
 //! - [`http`]: state, REST API (one module per resource), OpenAPI + docs, probes, middleware.
 //! - [`web`]: server-side rendering, server functions and static files.
@@ -11,6 +12,7 @@
 #![recursion_limit = "512"]
 
 pub mod bench;
+pub mod bench_nodes;
 pub mod bench_ws;
 pub mod cli;
 pub mod http;

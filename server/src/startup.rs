@@ -24,6 +24,8 @@ pub struct Application {
     router: Router,
     services: Services,
     port: u16,
+    /// This process's row among the nodes sharing the database.
+    membership: vcore_domain::cluster::Membership,
     /// Username and generated-password file of a first superuser created by this start.
     pub first_superuser: Option<(String, Option<std::path::PathBuf>)>,
     pub applied_migrations: Vec<String>,
@@ -47,6 +49,9 @@ impl Application {
                 .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
         }
         started.services.announce_start("server");
+        let membership = started
+            .services
+            .join_cluster(vcore_domain::cluster::NodeKind::Serve);
         vcore_app::api::start_system_clock();
         let state = AppState {
             services: started.services.clone(),
@@ -55,6 +60,7 @@ impl Application {
         Ok(Application {
             router: app_router(state),
             listener,
+            membership,
             services: started.services,
             port,
             first_superuser: started.first_superuser,
@@ -87,6 +93,7 @@ impl Application {
             let handed_back = runner.shutdown(grace).await;
             tracing::info!(handed_back, "job runner stopped");
         }
+        self.membership.leave().await;
         Ok(())
     }
 }

@@ -4,8 +4,19 @@
 //! the services above it do.
 //!
 //! - Wake-up is immediate: enqueueing in this process calls [`Runner::notify`], which wakes
-//!   the queue's dispatcher (a `Notify`); an idle dispatcher also re-checks every
-//!   `idle_poll` in case another process enqueued.
+//!   the queue's dispatcher (a `Notify`). Other processes' jobs wake it through the
+//!   database's hints ([`crate::cluster`], PostgreSQL `LISTEN/NOTIFY`) when `listen_url` is
+//!   set; every idle loop also re-checks every `idle_poll` (every `listen_poll` while the
+//!   hints are being heard), so a lost hint only delays.
+//! - Once-only maintenance (promoting due jobs, rescuing expired leases, firing schedulers,
+//!   retention) runs on the node holding the `maintenance` lease ([`cluster::hold`]),
+//!   renewed by the keeper; another node takes over when it expires. Each of those steps is
+//!   also safe when two nodes run it at once (conditional updates, fenced claims, the
+//!   schedulers' compare-and-set), which is what happens while a lost leader has not yet
+//!   noticed: the election saves work, correctness does not depend on it.
+//! - A job killed on another node, or rescued from this one, is stopped here: the kill
+//!   hint says so at once, and the keeper compares the jobs it runs with the jobs the
+//!   database says it holds (at each heartbeat, and every second while hints are off).
 //! - Each claim takes up to `claim_batch` jobs, as many as there are free slots. Every
 //!   `STARVATION_EVERY`-th claim of a queue takes the oldest jobs (see `store`).
 //! - A worker holds a lease renewed by the heartbeat loop; the rescuer returns jobs whose
@@ -35,6 +46,7 @@ use super::schedulers;
 use super::scripts::{ScriptCtx, ScriptRegistry};
 use super::store::{self, Claim, Completion, Finished, Outcome, STARVATION_EVERY};
 use super::{Job, JobKind, JobStatus};
+use crate::cluster::{self, Hint, Listening};
 use crate::db::Db;
 use crate::notify::Alert;
 
@@ -53,8 +65,14 @@ pub struct RunnerConfig {
     pub lease: Duration,
     pub heartbeat_every: Duration,
     pub rescue_every: Duration,
-    /// How often an idle dispatcher looks for work enqueued by other processes.
+    /// How often an idle dispatcher looks for work enqueued by other processes, without hints.
     pub idle_poll: Duration,
+    /// The same while hints are heard (a safety net only).
+    pub listen_poll: Duration,
+    /// The PostgreSQL URL to listen for hints on; None: poll only (SQLite, `JOB_NOTIFY=false`).
+    pub listen_url: Option<String>,
+    /// How long the maintenance lease lasts; renewed at a third of it.
+    pub maintenance_lease: Duration,
     pub claim_batch: usize,
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -90,6 +108,9 @@ impl RunnerConfig {
             heartbeat_every: Duration::from_secs(10),
             rescue_every: Duration::from_secs(5),
             idle_poll: Duration::from_secs(2),
+            listen_poll: Duration::from_secs(60),
+            listen_url: None,
+            maintenance_lease: Duration::from_secs(15),
             claim_batch: 64,
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(3600),
@@ -109,7 +130,11 @@ struct QueueState {
     /// once the flag is set: when `set_paused(true)` returns, no claim is under way.
     claiming: tokio::sync::Mutex<()>,
     notify: Notify,
+    /// Paused in this process only ([`Runner::set_paused`]).
     paused: AtomicBool,
+    /// Stopped for every node (stop-consumer): this process's copy of `paused_queues`,
+    /// kept by hints and re-read while set. Claims check the table itself.
+    stopped: AtomicBool,
     slots: Arc<Semaphore>,
     claims: AtomicU64,
 }
@@ -147,6 +172,101 @@ struct Inner {
     completer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Attempts whose end the completer has handled (recorded, or found fenced).
     finished: AtomicU64,
+    /// Set once the hint listener is started (with `listen_url`).
+    listening: std::sync::OnceLock<Listening>,
+    /// True while this node holds the maintenance lease.
+    leader: tokio::sync::watch::Sender<bool>,
+    /// Asks the keeper to compare running jobs with held leases now.
+    check_leases: Notify,
+}
+
+impl QueueState {
+    fn halted(&self) -> bool {
+        self.paused.load(Ordering::SeqCst) || self.stopped.load(Ordering::SeqCst)
+    }
+}
+
+impl Inner {
+    /// How long an idle loop sleeps before looking again by itself.
+    fn idle_wait(&self) -> Duration {
+        match self.listening.get() {
+            Some(l) if l.get() => self.cfg.listen_poll,
+            _ => self.cfg.idle_poll,
+        }
+    }
+
+    fn hears_hints(&self) -> bool {
+        self.listening.get().is_some_and(Listening::get)
+    }
+
+    /// Acts on a hint from the database (the listener's task: nothing slow here).
+    fn on_hint(&self, hint: Hint) {
+        match hint {
+            Hint::Ready(queue) => {
+                if let Some(q) = self.queues.get(&queue) {
+                    q.notify.notify_one();
+                }
+            }
+            Hint::Pending => self.promoter.notify_one(),
+            Hint::Kill(id) => {
+                if self.kill(id) {
+                    tracing::info!(job = id, "killed from another node");
+                }
+            }
+            Hint::Paused(queue, paused) => {
+                if let Some(q) = self.queues.get(&queue) {
+                    q.stopped.store(paused, Ordering::SeqCst);
+                    q.notify.notify_one();
+                }
+            }
+            Hint::Schedulers => self.schedules.notify_one(),
+            Hint::Reconnected => {
+                // Whatever was said while nobody listened: look at everything.
+                self.queues.values().for_each(|q| q.notify.notify_one());
+                self.promoter.notify_one();
+                self.schedules.notify_one();
+                self.check_leases.notify_one();
+            }
+        }
+    }
+
+    /// Kills a job running in this process (it ends `cancelled`); false when not here.
+    fn kill(&self, id: i64) -> bool {
+        self.stop_job(id, true)
+    }
+
+    /// Stops a job running here; `killed`: record it cancelled, else drop it unrecorded
+    /// (it is no longer ours: rescued, or cancelled elsewhere).
+    fn stop_job(&self, id: i64, killed: bool) -> bool {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        match running {
+            Some(r) => {
+                if killed {
+                    r.killed.store(true, Ordering::SeqCst);
+                }
+                r.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn running_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
 }
 
 /// Handle to the runner. Cheap to clone.
@@ -167,6 +287,7 @@ impl Runner {
                     claiming: tokio::sync::Mutex::new(()),
                     notify: Notify::new(),
                     paused: AtomicBool::new(false),
+                    stopped: AtomicBool::new(false),
                     slots: Arc::new(Semaphore::new(q.concurrency.max(1))),
                     claims: AtomicU64::new(0),
                 };
@@ -195,13 +316,21 @@ impl Runner {
             completer_stop: CancellationToken::new(),
             completer: Mutex::new(None),
             finished: AtomicU64::new(0),
+            listening: std::sync::OnceLock::new(),
+            leader: tokio::sync::watch::channel(false).0,
+            check_leases: Notify::new(),
         });
+        if let Some(url) = inner.cfg.listen_url.clone() {
+            let hinted = inner.clone();
+            let listening = cluster::spawn_listener(url, inner.stop.clone(), move |h| hinted.on_hint(h));
+            let _ = inner.listening.set(listening);
+        }
         let handle = tokio::spawn(completer(inner.clone(), results_rx));
         *inner.completer.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         for q in inner.cfg.queues.iter().map(|q| q.name.clone()) {
             inner.tasks.spawn(dispatch(inner.clone(), q));
         }
-        inner.tasks.spawn(heartbeat(inner.clone()));
+        inner.tasks.spawn(keeper(inner.clone()));
         inner.tasks.spawn(rescuer(inner.clone()));
         inner.tasks.spawn(promoter(inner.clone()));
         inner.tasks.spawn(scheduler(inner.clone()));
@@ -259,45 +388,59 @@ impl Runner {
         true
     }
 
+    /// Records here that `queue` was stopped (true) or started for every node (the caller
+    /// wrote `paused_queues`); a stop returns once no claim of this process is under way.
+    pub async fn set_stopped(&self, queue: &str, stopped: bool) -> bool {
+        let Some(q) = self.inner.queues.get(queue) else {
+            return false;
+        };
+        q.stopped.store(stopped, Ordering::SeqCst);
+        if stopped {
+            drop(q.claiming.lock().await);
+        }
+        q.notify.notify_one();
+        true
+    }
+
+    /// Whether this process claims nothing from `queue` now (paused here, or stopped for all).
     pub fn is_paused(&self, queue: &str) -> Option<bool> {
-        self.inner
-            .queues
-            .get(queue)
-            .map(|q| q.paused.load(Ordering::SeqCst))
+        self.inner.queues.get(queue).map(QueueState::halted)
     }
 
     /// Kills a job running in this process; it ends `cancelled`. False when it is not
     /// running here.
     pub fn kill(&self, id: i64) -> bool {
-        let running = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned();
-        match running {
-            Some(r) => {
-                r.killed.store(true, Ordering::SeqCst);
-                r.cancel.cancel();
-                true
-            }
-            None => false,
-        }
+        self.inner.kill(id)
     }
 
     /// Ids of the jobs running in this process.
     pub fn running_ids(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
-        ids.sort_unstable();
-        ids
+        self.inner.running_ids()
+    }
+
+    /// This process's name in `lease_owner` (its node id).
+    pub fn worker_id(&self) -> &str {
+        &self.inner.cfg.worker_id
+    }
+
+    /// Whether this node holds the maintenance lease now.
+    pub fn is_leader(&self) -> bool {
+        *self.inner.leader.borrow()
+    }
+
+    /// Whether hints from the database are being heard now (PostgreSQL with `JOB_NOTIFY`).
+    pub fn hears_hints(&self) -> bool {
+        self.inner.hears_hints()
+    }
+
+    /// The queues and their concurrency in this process.
+    pub fn queues(&self) -> Vec<(String, usize)> {
+        self.inner
+            .cfg
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.concurrency.max(1)))
+            .collect()
     }
 
     /// How many attempts have ended and been recorded (or found fenced) since start.
@@ -332,6 +475,11 @@ impl Runner {
         if let Some(handle) = completer {
             let _ = handle.await;
         }
+        if *inner.leader.borrow() {
+            if let Err(e) = cluster::release(&inner.db, cluster::MAINTENANCE, &inner.cfg.worker_id).await {
+                tracing::warn!(error = %e, "giving up the maintenance lease failed; it expires by itself");
+            }
+        }
         match store::release(&inner.db, &inner.cfg.worker_id).await {
             Ok(jobs) => {
                 for j in &jobs {
@@ -358,6 +506,8 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
     let most = inner.cfg.claim_batch.clamp(1, q.concurrency);
     // The last claim filled every free slot, so more work is probably waiting.
     let mut busy = false;
+    // Stopped before this process started (the state outlives processes).
+    refresh_paused(&inner, &queue).await;
     loop {
         if inner.stop.is_cancelled() {
             return;
@@ -367,11 +517,15 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
         let woken = q.notify.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        if q.paused.load(Ordering::SeqCst) {
+        if q.halted() {
             tokio::select! {
-                _ = &mut woken => continue,
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(inner.idle_wait()) => {}
                 _ = inner.stop.cancelled() => return,
             }
+            // Started again on another node, maybe: the table says.
+            refresh_paused(&inner, &queue).await;
+            continue;
         }
         let first = tokio::select! {
             p = q.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
@@ -393,7 +547,7 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
             take_free(q, &mut slots, most);
         }
         let claiming = q.claiming.lock().await;
-        if q.paused.load(Ordering::SeqCst) {
+        if q.halted() {
             // Paused while this iteration waited for slots.
             drop((claiming, slots));
             continue;
@@ -424,7 +578,7 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
             drop(slots);
             tokio::select! {
                 _ = &mut woken => {}
-                _ = tokio::time::sleep(inner.cfg.idle_poll) => {}
+                _ = tokio::time::sleep(inner.idle_wait()) => {}
                 _ = inner.stop.cancelled() => return,
             }
             continue;
@@ -452,6 +606,19 @@ async fn dispatch(inner: Arc<Inner>, queue: String) {
                 drop(slot);
             });
         }
+    }
+}
+
+/// Sets the queue's local pause flag from the database (where stop-consumer writes it).
+async fn refresh_paused(inner: &Inner, queue: &str) {
+    match cluster::paused_queues(&inner.db).await {
+        Ok(paused) => {
+            if let Some(q) = inner.queues.get(queue) {
+                q.stopped
+                    .store(paused.iter().any(|p| p == queue), Ordering::SeqCst);
+            }
+        }
+        Err(e) => tracing::warn!(queue, error = %e, "reading the paused queues failed"),
     }
 }
 
@@ -732,21 +899,94 @@ async fn owner_may_run(db: &Db, owner: Option<i64>, script: &str) -> Result<(), 
     }
 }
 
-async fn heartbeat(inner: Arc<Inner>) {
+/// Keeps this node's claims honest, every second:
+/// - the maintenance lease: taken or renewed every third of its length;
+/// - while jobs run here: their leases renewed every `heartbeat_every`, and any job the
+///   database no longer says this node holds (killed elsewhere, rescued) stopped at once,
+///   unrecorded. Checked at each heartbeat, on request (a reconnect), and every second
+///   when hints are off (so a kill from another node takes at most a second).
+async fn keeper(inner: Arc<Inner>) {
+    let renew_every = inner.cfg.maintenance_lease / 3;
+    let mut renewed: Option<tokio::time::Instant> = None;
+    let mut beat = tokio::time::Instant::now();
+    let mut asked = false;
     loop {
+        if renewed.is_none_or(|t| t.elapsed() >= renew_every) {
+            let held = cluster::hold(
+                &inner.db,
+                cluster::MAINTENANCE,
+                &inner.cfg.worker_id,
+                inner.cfg.maintenance_lease,
+            )
+            .await;
+            match held {
+                Ok(now) => {
+                    let was = inner.leader.send_replace(now);
+                    if now != was {
+                        tracing::info!(
+                            leader = now,
+                            "maintenance (promoting, rescuing, schedulers, retention) {} on this node",
+                            if now { "runs" } else { "no longer runs" }
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "renewing the maintenance lease failed"),
+            }
+            renewed = Some(tokio::time::Instant::now());
+        }
+        let ids = inner.running_ids();
+        if !ids.is_empty() {
+            let held = if beat.elapsed() >= inner.cfg.heartbeat_every {
+                beat = tokio::time::Instant::now();
+                let until = (Utc::now() + inner.cfg.lease).naive_utc();
+                store::heartbeat_held(&inner.db, &inner.cfg.worker_id, until)
+                    .await
+                    .map(Some)
+            } else if asked || !inner.hears_hints() {
+                store::held_by(&inner.db, &inner.cfg.worker_id).await.map(Some)
+            } else {
+                Ok(None)
+            };
+            match held {
+                Ok(Some(held)) => {
+                    for id in ids.iter().filter(|id| !held.contains(id)) {
+                        if inner.stop_job(*id, false) {
+                            tracing::warn!(job = id, "stopped: this node no longer holds the job (killed elsewhere, or its lease was rescued)");
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "heartbeat failed; leases may expire"),
+            }
+        }
+        asked = false;
         tokio::select! {
-            _ = tokio::time::sleep(inner.cfg.heartbeat_every) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = inner.check_leases.notified() => asked = true,
             _ = inner.stop.cancelled() => return,
         }
-        let until = (Utc::now() + inner.cfg.lease).naive_utc();
-        if let Err(e) = store::heartbeat(&inner.db, &inner.cfg.worker_id, until).await {
-            tracing::error!(error = %e, "heartbeat failed; leases may expire");
+    }
+}
+
+/// Waits until this node holds the maintenance lease; false when the runner stops first.
+async fn lead(inner: &Inner) -> bool {
+    let mut rx = inner.leader.subscribe();
+    loop {
+        if *rx.borrow_and_update() {
+            return true;
+        }
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return false },
+            _ = inner.stop.cancelled() => return false,
         }
     }
 }
 
 async fn rescuer(inner: Arc<Inner>) {
     loop {
+        if !lead(&inner).await {
+            return;
+        }
         match store::rescue_expired(&inner.db).await {
             Ok(jobs) if !jobs.is_empty() => {
                 let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
@@ -805,6 +1045,9 @@ async fn scheduler(inner: Arc<Inner>) {
         Err(e) => tracing::error!(error = %e, "firing the on_start schedulers failed"),
     }
     loop {
+        if !lead(&inner).await {
+            return;
+        }
         let woken = inner.schedules.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
@@ -818,8 +1061,8 @@ async fn scheduler(inner: Arc<Inner>) {
             Ok(Some(at)) => (at - Utc::now().naive_utc())
                 .to_std()
                 .unwrap_or(inner.cfg.idle_poll)
-                .min(inner.cfg.idle_poll),
-            _ => inner.cfg.idle_poll,
+                .min(inner.idle_wait()),
+            _ => inner.idle_wait(),
         };
         tokio::select! {
             _ = &mut woken => {}
@@ -832,10 +1075,14 @@ async fn scheduler(inner: Arc<Inner>) {
 /// How often the retention loop prunes.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// Deletes finished jobs older than `keep`, and their logs: at start, then hourly. Every
-/// node may do it; deleting twice is harmless.
+/// Deletes finished jobs older than `keep`, and their logs: at start, then hourly, on the
+/// maintenance node (deleting twice would be harmless). A log file on another node's disk
+/// stays until that node leads; the rows are what matter.
 async fn retention(inner: Arc<Inner>, keep: Duration) {
     loop {
+        if !lead(&inner).await {
+            return;
+        }
         let cutoff =
             Utc::now().naive_utc() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
         match store::prune_finished(&inner.db, cutoff).await {
@@ -861,6 +1108,9 @@ async fn retention(inner: Arc<Inner>, keep: Duration) {
 /// woken because an earlier one was scheduled).
 async fn promoter(inner: Arc<Inner>) {
     loop {
+        if !lead(&inner).await {
+            return;
+        }
         let woken = inner.promoter.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
@@ -873,8 +1123,8 @@ async fn promoter(inner: Arc<Inner>) {
             Ok(Some(at)) => (at - Utc::now().naive_utc())
                 .to_std()
                 .unwrap_or_default()
-                .min(inner.cfg.idle_poll),
-            _ => inner.cfg.idle_poll,
+                .min(inner.idle_wait()),
+            _ => inner.idle_wait(),
         };
         tokio::select! {
             _ = &mut woken => {}

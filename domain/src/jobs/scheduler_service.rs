@@ -113,9 +113,19 @@ impl Services {
         Ok((new, trigger))
     }
 
+    /// Wakes the scheduler loop here, and (through a hint) on the node that fires
+    /// schedulers, which may be another.
     fn schedulers_changed(&self) {
         if let Some(r) = &self.runner {
             r.schedulers_changed();
+        }
+        if self.db.is_postgres() {
+            let db = self.db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::cluster::send(&db, &crate::cluster::Hint::Schedulers).await {
+                    tracing::warn!(error = %e, "telling the other nodes about a scheduler change failed; they will see it when they poll");
+                }
+            });
         }
     }
 

@@ -110,6 +110,11 @@ impl Services {
             .collect();
         cfg.lease = Duration::from_secs(c.job_lease_secs);
         cfg.heartbeat_every = Duration::from_secs((c.job_lease_secs / 3).max(1));
+        cfg.worker_id = self.node_id.to_string();
+        cfg.maintenance_lease = Duration::from_secs(c.job_lease_secs.min(15));
+        cfg.listen_url = (self.db.is_postgres() && c.job_notify).then(|| c.db_url.clone());
+        cfg.idle_poll = Duration::from_secs(c.job_poll_secs);
+        cfg.listen_poll = cfg.idle_poll.max(Duration::from_secs(60));
         cfg.retry_base = Duration::from_secs(c.job_retry_base_secs);
         cfg.backup_dir = c.data_dir.join("backups");
         cfg.hub = self.hub.clone();
@@ -366,10 +371,16 @@ impl Services {
             JobStatus::Running => {
                 let local = self.runner.as_ref().is_some_and(|r| r.kill(id));
                 if !local {
-                    // Held by another process: fence it off; its result will not be recorded.
+                    // Held by another process: fence it off (its result will not be
+                    // recorded) and tell it to stop the job now. Without hints its keeper
+                    // notices within a second that it no longer holds the job.
                     if store::cancel(&self.db, id, Some(job.fence), "killed").await? {
                         self.hub
                             .publish(EventKind::Status, id, job.owner_id, JobStatus::Cancelled);
+                        if let Err(e) = crate::cluster::send(&self.db, &crate::cluster::Hint::Kill(id)).await
+                        {
+                            tracing::warn!(job = id, error = %e, "telling the other nodes about a kill failed; the worker's keeper will notice");
+                        }
                     }
                 }
                 // Give the worker a moment to stop the process and record the kill.
@@ -530,7 +541,9 @@ impl Services {
         })
     }
 
-    /// Pauses (`paused = true`) or resumes a queue's consumer in this process.
+    /// Stops (`paused = true`) or starts a queue's consumers on every node, until changed
+    /// again (the state is in the database, so it survives restarts). Once a stop returns,
+    /// no node claims from the queue; running jobs go on.
     pub async fn set_consumer(&self, actor: &User, queue: &str, paused: bool) -> DomainResult<bool> {
         if !actor.is_superuser {
             return Err(DomainError::Forbidden(
@@ -543,11 +556,20 @@ impl Services {
                 format!("unknown queue {queue:?}"),
             ));
         }
-        let runner = self
-            .runner
-            .as_ref()
-            .ok_or_else(|| DomainError::Conflict("no job runner in this process".into()))?;
-        runner.set_paused(queue, paused).await;
+        crate::cluster::set_paused(&self.db, queue, paused).await?;
+        if let Some(runner) = &self.runner {
+            runner.set_stopped(queue, paused).await;
+        }
+        let hint = crate::cluster::Hint::Paused(queue.to_string(), paused);
+        if let Err(e) = crate::cluster::send(&self.db, &hint).await {
+            tracing::warn!(queue, error = %e, "telling the other nodes about a consumer change failed; they will read it when they poll");
+        }
+        tracing::info!(queue, paused, by = actor.id, "queue consumer changed");
         Ok(paused)
+    }
+
+    /// The queues whose consumers are stopped (for every node).
+    pub async fn paused_queues(&self) -> DomainResult<Vec<String>> {
+        crate::cluster::paused_queues(&self.db).await
     }
 }

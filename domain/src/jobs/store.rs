@@ -186,7 +186,8 @@ pub struct Claim<'a> {
     pub oldest_first: bool,
 }
 
-/// Moves up to `limit` queued jobs of a queue to `running` for `worker`, in claim order,
+/// Moves up to `limit` queued jobs of a queue to `running` for `worker`, in claim order
+/// (none while the queue is in `paused_queues`: a stopped consumer holds for every node),
 /// counting an attempt and bumping each job's fence. One statement: the UPDATE claims the
 /// ids its own subquery picks (written in SQL because Diesel's DSL cannot express an update
 /// whose filter selects from the same table with ORDER BY, LIMIT and a row lock).
@@ -199,7 +200,8 @@ pub async fn claim(db: &Db, c: &Claim<'_>) -> DomainResult<Vec<Job>> {
             let sql = format!(
                 "UPDATE jobs SET status = ?, attempts = attempts + 1, started_at = ?, lease_owner = ?, \
                  lease_expires_at = ?, fence = fence + 1 WHERE id IN (SELECT id FROM jobs \
-                 WHERE queue = ? AND status = ? ORDER BY {order} LIMIT ?) RETURNING *"
+                 WHERE queue = ? AND status = ? AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
+                 ORDER BY {order} LIMIT ?) RETURNING *"
             );
             diesel::sql_query(sql)
                 .bind::<Text, _>(running)
@@ -216,7 +218,8 @@ pub async fn claim(db: &Db, c: &Claim<'_>) -> DomainResult<Vec<Job>> {
             let sql = format!(
                 "UPDATE jobs SET status = $1, attempts = attempts + 1, started_at = $2, lease_owner = $3, \
                  lease_expires_at = $4, fence = fence + 1 WHERE id IN (SELECT id FROM jobs \
-                 WHERE queue = $5 AND status = $6 ORDER BY {order} LIMIT $7 FOR UPDATE SKIP LOCKED) \
+                 WHERE queue = $5 AND status = $6 AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = $5) \
+                 ORDER BY {order} LIMIT $7 FOR UPDATE SKIP LOCKED) \
                  RETURNING *"
             );
             diesel::sql_query(sql)
@@ -504,6 +507,34 @@ pub async fn heartbeat(db: &Db, worker: &str, until: NaiveDateTime) -> DomainRes
         .set(jobs::lease_expires_at.eq(until))
         .execute(conn)
         .await?
+    }))
+}
+
+/// Extends the lease of `worker`'s running jobs; returns the ids it still holds (a job
+/// missing from them was killed from another node, or rescued: stop it).
+pub async fn heartbeat_held(db: &Db, worker: &str, until: NaiveDateTime) -> DomainResult<Vec<i64>> {
+    Ok(crate::with_conn!(db, |conn| {
+        diesel::update(
+            jobs::table
+                .filter(jobs::lease_owner.eq(worker))
+                .filter(jobs::status.eq(JobStatus::Running.as_str())),
+        )
+        .set(jobs::lease_expires_at.eq(until))
+        .returning(jobs::id)
+        .get_results(conn)
+        .await?
+    }))
+}
+
+/// The ids of the jobs `worker` holds (running under its lease), without renewing.
+pub async fn held_by(db: &Db, worker: &str) -> DomainResult<Vec<i64>> {
+    Ok(crate::with_conn!(db, |conn| {
+        jobs::table
+            .filter(jobs::status.eq(JobStatus::Running.as_str()))
+            .filter(jobs::lease_owner.eq(worker))
+            .select(jobs::id)
+            .load(conn)
+            .await?
     }))
 }
 

@@ -205,7 +205,7 @@ async fn download_log(
         .into_response())
 }
 
-/// Resume claiming from a queue in this process (superuser).
+/// Start the consumers of a queue again, on every node (superuser).
 #[utoipa::path(post, path = "/jobs/start-consumer", tag = "jobs", security(("bearer" = [])), request_body = ConsumerRequest,
     responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start_consumer(
@@ -220,7 +220,8 @@ async fn start_consumer(
     }))
 }
 
-/// Stop claiming from a queue in this process; running jobs go on (superuser).
+/// Stop the consumers of a queue on every node, until started again (also across
+/// restarts); running jobs go on. Once this returns, no node claims from it (superuser).
 #[utoipa::path(post, path = "/jobs/stop-consumer", tag = "jobs", security(("bearer" = [])), request_body = ConsumerRequest,
     responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn stop_consumer(

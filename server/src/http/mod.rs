@@ -7,6 +7,7 @@ pub mod extract;
 mod jobs;
 mod login;
 pub mod middleware;
+mod nodes;
 mod ops;
 mod schedulers;
 mod users;
@@ -46,7 +47,7 @@ impl FromRef<AppState> for LeptosOptions {
 #[openapi(
     info(title = "vcore API", description = "REST API of vcore: accounts, sign-in and the job queue."),
     modifiers(&BearerAuth),
-    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"))
+    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"), (name = "nodes", description = "The processes sharing the database"))
 )]
 struct ApiDoc;
 
@@ -73,7 +74,8 @@ pub fn api(prefix: &str) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(login::router())
         .merge(users::router())
         .merge(jobs::router())
-        .merge(schedulers::router());
+        .merge(schedulers::router())
+        .merge(nodes::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(prefix, api)
         .split_for_parts()

@@ -120,6 +120,8 @@ fn table() -> Vec<Row> {
         ),
         // The user list and creation: superuser only.
         row(Method::GET, "/api/v1/users/", NoBody, [401, 403, 403, 200]),
+        // The nodes sharing the database: superusers only.
+        row(Method::GET, "/api/v1/nodes/", NoBody, [401, 403, 403, 200]),
         row(
             Method::GET,
             "/api/v1/users/?offset=0&limit=10",

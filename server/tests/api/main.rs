@@ -6,6 +6,9 @@
 //! - [`pg`]: a throwaway PostgreSQL cluster (one per test process, one database per test).
 //! - [`cli`]: the binary itself: --help, bad config, zero-config first start, SIGTERM.
 //! - [`crash`]: the job engine across SIGKILL, SIGSTOP (fencing) and SIGTERM of the binary.
+//! - [`cluster`]: many `serve`/`worker` processes on one PostgreSQL: hints, kills and stopped
+//!   queues across nodes, the node list, one scheduler run per tick, a worker killed, the
+//!   database restarted under load.
 //! - [`auth`]: sign-in, refresh rotation and reuse detection, sign-out, registration.
 //! - [`users`]: the users endpoints, their effects and their invariants.
 //! - [`authz`]: one table: every endpoint from every side (anonymous, owner, other user,
@@ -58,6 +61,7 @@ macro_rules! both_backends {
 mod auth;
 mod authz;
 mod cli;
+mod cluster;
 mod crash;
 mod csrf;
 mod helpers;

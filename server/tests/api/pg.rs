@@ -175,22 +175,98 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("finding a free port: {e}"))
 }
 
-fn start(bin: &Path) -> Result<Cluster, String> {
-    let as_postgres_user = running_as_root();
+fn new_cleanup(bin: &Path) -> Result<Cleanup, String> {
     let root = std::env::temp_dir().join(format!(
         "vcore-pg-{}-{}",
         std::process::id(),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
     std::fs::create_dir_all(&root).map_err(|e| format!("creating {}: {e}", root.display()))?;
-    let cleanup = CLEANUP.get_or_init(|| Cleanup {
+    Ok(Cleanup {
         bin: bin.to_path_buf(),
-        root: root.clone(),
-        as_postgres_user,
-    });
+        root,
+        as_postgres_user: running_as_root(),
+    })
+}
+
+fn start(bin: &Path) -> Result<Cluster, String> {
+    let cleanup = new_cleanup(bin)?;
+    let cleanup = CLEANUP.get_or_init(|| cleanup);
     // From here on, every way out of the process removes `root`.
     register_atexit();
     spawn_watchdog(cleanup);
+    start_in(cleanup)
+}
+
+/// A cluster of one test's own, for a test that restarts PostgreSQL under load. Stopped
+/// and removed when dropped (and by its watchdog if the test process dies).
+pub struct OwnCluster {
+    cleanup: Cleanup,
+    pub port: u16,
+}
+
+impl OwnCluster {
+    /// Starts one (blocking: call it from `spawn_blocking`); panics with the log if it cannot.
+    pub fn start() -> OwnCluster {
+        let bin = bin_dir().expect("PostgreSQL binaries");
+        let cleanup = new_cleanup(bin).expect("a directory for the cluster");
+        spawn_watchdog(&cleanup);
+        let cluster = start_in(&cleanup).unwrap_or_else(|e| panic!("starting a PostgreSQL cluster: {e}"));
+        OwnCluster {
+            cleanup,
+            port: cluster.port,
+        }
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Creates database `name` and returns its URL.
+    pub async fn create_database(&self, name: &str) -> String {
+        let mut conn = AsyncPgConnection::establish(&self.url("postgres"))
+            .await
+            .expect("connecting to the cluster");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        self.url(name)
+    }
+
+    /// `pg_ctl restart -m fast`: every connection is cut, the server is back when it returns.
+    pub fn restart(&self) {
+        let data = self.cleanup.root.join("data");
+        let log = self.cleanup.root.join("postgres.log");
+        let status = tool(&self.cleanup, "pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-m", "fast", "-w", "-t", "60", "-o"])
+            .arg(format!("-p {}", self.port))
+            .arg("restart")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("running pg_ctl restart");
+        assert!(
+            status.success(),
+            "pg_ctl restart failed: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        stop_and_remove(&self.cleanup);
+    }
+}
+
+/// Initialises and starts a cluster in `cleanup.root`.
+fn start_in(cleanup: &Cleanup) -> Result<Cluster, String> {
+    let as_postgres_user = cleanup.as_postgres_user;
+    let root = cleanup.root.clone();
 
     if as_postgres_user {
         let ok = Command::new("id")

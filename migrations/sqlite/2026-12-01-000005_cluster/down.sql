@@ -1,0 +1,3 @@
+DROP TABLE paused_queues;
+DROP TABLE leases;
+DROP TABLE nodes;

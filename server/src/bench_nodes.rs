@@ -1,0 +1,447 @@
+//! `vcore bench-nodes`: the job engine across processes on one PostgreSQL database. For
+//! each N (default 1, 2, 4) it starts N real `vcore worker` processes (this binary, each
+//! with its own data directory) and measures, from outside them:
+//!
+//! - throughput: J no-op script jobs and C `true` command jobs stored at once (one bulk
+//!   insert), from the insert to the last `done` (read from the database);
+//! - enqueue→start across processes: `started_at − created_at` as the database recorded
+//!   them (the bench stamps `created_at` before its INSERT, the worker `started_at` in its
+//!   claim; one machine, one clock), one job at a time into idle workers, then again while
+//!   a loader keeps the workers at half the throughput just measured;
+//! - CPU: the database's processes (all processes named `postgres`: run it against a local
+//!   cluster, as `scripts/bench.sh nodes` does) and the workers', in cores over each phase;
+//! - idle cost: transactions the database committed per second per idle worker
+//!   (`pg_stat_database.xact_commit`), over `--idle-secs`.
+//!
+//! The jobs table of the given database is emptied before each N.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use diesel_async::RunQueryDsl;
+use vcore_domain::db::{Backend, Db};
+use vcore_domain::jobs::{store, JobKind, NewJob, Priority};
+
+#[derive(Args, Debug, Clone)]
+pub struct NodesBenchArgs {
+    /// A scratch PostgreSQL database (its jobs are deleted).
+    #[arg(long, env = "VCORE_BENCH_POSTGRES_URL")]
+    postgres_url: String,
+    /// Worker counts to measure, comma-separated.
+    #[arg(long, default_value = "1,2,4", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=16))]
+    nodes: Vec<u32>,
+    /// No-op script jobs per throughput run.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    jobs: u64,
+    /// `true` command jobs per throughput run.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    commands: u64,
+    /// Enqueue→start samples per latency run.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    samples: u64,
+    /// Slots per worker (`JOB_QUEUES=default:N`).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    concurrency: u64,
+    /// Seconds of idleness over which the database's transactions are counted.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    idle_secs: u64,
+}
+
+struct Worker {
+    child: Child,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then wait (graceful stop: the node leaves the registry).
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+struct Figures {
+    nodes: u32,
+    noop_rate: f64,
+    command_rate: f64,
+    idle: [Duration; 2],
+    loaded: [Duration; 2],
+    load_rate: f64,
+    db_cores: f64,
+    worker_cores: f64,
+    idle_tx_per_node: f64,
+}
+
+pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
+    println!("{}", crate::bench::machine());
+    let db = Db::connect(&args.postgres_url, 4).await?;
+    anyhow::ensure!(db.is_postgres(), "--postgres-url must name a PostgreSQL database");
+    Db::migrate(&args.postgres_url).await?;
+    let scratch = std::env::temp_dir().join(format!("vcore-bench-nodes-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let mut rows = Vec::new();
+    for &n in &args.nodes {
+        let r = measure(&db, &args, n, &scratch).await;
+        match r {
+            Ok(f) => rows.push(f),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!();
+    println!(
+        "| workers | {} no-op jobs | {} `true` jobs | enqueue→start idle p50 / p99 | at half load (rate) p50 / p99 | database CPU (cores) | workers' CPU (cores) | idle DB transactions/s per node |",
+        args.jobs, args.commands
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for f in &rows {
+        println!(
+            "| {} | {:.0} jobs/s | {:.0} jobs/s | {} / {} | {} / {} ({:.0} jobs/s) | {:.2} | {:.2} | {:.2} |",
+            f.nodes,
+            f.noop_rate,
+            f.command_rate,
+            ms(f.idle[0]),
+            ms(f.idle[1]),
+            ms(f.loaded[0]),
+            ms(f.loaded[1]),
+            f.load_rate,
+            f.db_cores,
+            f.worker_cores,
+            f.idle_tx_per_node,
+        );
+    }
+    println!();
+    println!(
+        "CPU columns: over the two throughput runs, in cores busy on average (this machine has {}).",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn sql(db: &Db, q: &str) -> anyhow::Result<()> {
+    let Backend::Pg(pool) = db.backend() else {
+        anyhow::bail!("PostgreSQL only")
+    };
+    diesel::sql_query(q).execute(&mut *pool.get().await?).await?;
+    Ok(())
+}
+
+fn job(kind: JobKind, command: &str, name: &str) -> NewJob {
+    NewJob {
+        name: name.into(),
+        kind,
+        command: command.into(),
+        meta: serde_json::Value::Null,
+        queue: "default".into(),
+        priority: Priority::Normal,
+        max_attempts: 1,
+        timeout_secs: None,
+        run_at: None,
+        unique_key: None,
+        owner_id: None,
+    }
+}
+
+fn start_worker(url: &str, dir: &Path, concurrency: u64) -> anyhow::Result<Worker> {
+    std::fs::create_dir_all(dir)?;
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .arg("worker")
+        .env("DB_URL", url)
+        .env("DATA_DIR", dir)
+        .env("JOB_QUEUES", format!("default:{concurrency}"))
+        .env("JOB_RETENTION_DAYS", "0")
+        .env("LOG_LEVEL", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("worker.log"))?)
+        .spawn()?;
+    Ok(Worker { child })
+}
+
+async fn measure(db: &Db, args: &NodesBenchArgs, n: u32, scratch: &Path) -> anyhow::Result<Figures> {
+    sql(db, "DELETE FROM jobs").await?;
+    eprintln!("{n} worker(s): starting…");
+    let mut workers = Vec::new();
+    for i in 0..n {
+        let dir = scratch.join(format!("n{n}-w{i}"));
+        workers.push(start_worker(&args.postgres_url, &dir, args.concurrency)?);
+    }
+    // Wait until every worker has registered (and so is running).
+    let lease = Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let alive = vcore_domain::cluster::list_alive(db, lease).await?;
+        let ours = alive
+            .iter()
+            .filter(|node| workers.iter().any(|w| i64::from(w.pid()) == node.pid))
+            .count();
+        if ours == n as usize {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the workers did not all start (see {})",
+            scratch.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids: Vec<u32> = workers.iter().map(Worker::pid).collect();
+
+    let cpu0 = (postgres_cpu(), processes_cpu(&pids));
+    let t0 = Instant::now();
+    eprintln!("{n} worker(s): {} no-op jobs…", args.jobs);
+    let noop_rate = burn(db, &job(JobKind::Script, "noop", "bench noop"), args.jobs).await?;
+    eprintln!("{n} worker(s): {} command jobs…", args.commands);
+    let command_rate = burn(db, &job(JobKind::Command, "true", "bench true"), args.commands).await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let db_cores = (postgres_cpu() - cpu0.0) / wall;
+    let worker_cores = (processes_cpu(&pids) - cpu0.1) / wall;
+
+    eprintln!("{n} worker(s): {} enqueue→start samples at idle…", args.samples);
+    let idle = latency(db, args.samples, None).await?;
+    let load_rate = noop_rate / 2.0;
+    eprintln!(
+        "{n} worker(s): {} samples at half load ({load_rate:.0} jobs/s)…",
+        args.samples
+    );
+    let loaded = latency(db, args.samples, Some(load_rate)).await?;
+
+    eprintln!("{n} worker(s): {} s idle…", args.idle_secs);
+    // Let the last results and the statistics settle before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = committed(db).await?;
+    tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    let after = committed(db).await?;
+    // The two counting queries are this benchmark's own.
+    let idle_tx_per_node = ((after - before - 1) as f64 / args.idle_secs as f64) / f64::from(n);
+
+    for w in workers {
+        w.stop();
+    }
+    Ok(Figures {
+        nodes: n,
+        noop_rate,
+        command_rate,
+        idle,
+        loaded,
+        load_rate,
+        db_cores,
+        worker_cores,
+        idle_tx_per_node,
+    })
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+async fn count(db: &Db, q: &str) -> anyhow::Result<i64> {
+    let Backend::Pg(pool) = db.backend() else {
+        anyhow::bail!("PostgreSQL only")
+    };
+    let rows: Vec<Count> = diesel::sql_query(q).load(&mut *pool.get().await?).await?;
+    Ok(rows.iter().map(|r| r.n).next().unwrap_or(0))
+}
+
+/// Transactions committed in this database so far (statistics, updated within a second).
+async fn committed(db: &Db) -> anyhow::Result<i64> {
+    // A fresh snapshot of the statistics, not the one cached in this transaction.
+    count(
+        db,
+        "SELECT xact_commit::BIGINT AS n FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .await
+}
+
+/// Stores `n` copies at once and waits until all are done: jobs per second.
+async fn burn(db: &Db, template: &NewJob, n: u64) -> anyhow::Result<f64> {
+    sql(db, "DELETE FROM jobs").await?;
+    let jobs = vec![template.clone(); n as usize];
+    let t = Instant::now();
+    store::insert_many(db, &jobs).await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done = count(db, "SELECT count(*) AS n FROM jobs WHERE status = 'done'").await?;
+        if done >= n as i64 {
+            break;
+        }
+        let failed = count(db, "SELECT count(*) AS n FROM jobs WHERE status = 'failed'").await?;
+        anyhow::ensure!(failed == 0, "{failed} jobs failed");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {done} of {n} jobs ran within 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+#[derive(diesel::QueryableByName)]
+struct Wait {
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    ms: f64,
+}
+
+/// `samples` single no-op jobs, one every few milliseconds (idle: each after the previous
+/// one is done), while `load` jobs per second are enqueued beside them: the p50 and p99 of
+/// `started_at − created_at`.
+async fn latency(db: &Db, samples: u64, load: Option<f64>) -> anyhow::Result<[Duration; 2]> {
+    sql(db, "DELETE FROM jobs").await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let loader = load.map(|rate| {
+        let (db, stop) = (db.clone(), stop.clone());
+        tokio::spawn(async move {
+            // Batches every 10 ms.
+            let per_tick = (rate / 100.0).max(1.0);
+            let mut owed = 0.0;
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let filler = job(JobKind::Script, "noop", "bench load");
+            while !stop.is_cancelled() {
+                tick.tick().await;
+                owed += per_tick;
+                let k = owed.floor() as usize;
+                owed -= k as f64;
+                if k > 0 && store::insert_many(&db, &vec![filler.clone(); k]).await.is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let probe = job(JobKind::Script, "noop", "bench probe");
+    let mut ids = Vec::with_capacity(samples as usize);
+    for _ in 0..samples {
+        let stored = store::insert(db, &probe).await?;
+        ids.push(stored.id);
+        if load.is_none() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let j = store::get(db, stored.id).await?;
+                if j.is_some_and(|j| j.status == vcore_domain::jobs::JobStatus::Done) {
+                    break;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "a probe job did not run within 10 s");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    stop.cancel();
+    if let Some(l) = loader {
+        let _ = l.await;
+    }
+    // Wait for the last probes to start.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(
+        db,
+        "SELECT count(*) AS n FROM jobs WHERE name = 'bench probe' AND started_at IS NULL",
+    )
+    .await?
+        > 0
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "probe jobs did not start within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Backend::Pg(pool) = db.backend() else {
+        anyhow::bail!("PostgreSQL only")
+    };
+    let mut waits: Vec<f64> = diesel::sql_query(
+        "SELECT (EXTRACT(EPOCH FROM (started_at - created_at)) * 1000)::DOUBLE PRECISION AS ms \
+         FROM jobs WHERE name = 'bench probe'",
+    )
+    .load::<Wait>(&mut *pool.get().await?)
+    .await?
+    .into_iter()
+    .map(|w| w.ms)
+    .collect();
+    anyhow::ensure!(
+        waits.len() == ids.len(),
+        "{} probes, {} measured",
+        ids.len(),
+        waits.len()
+    );
+    waits.sort_by(f64::total_cmp);
+    let pick = |p: f64| {
+        let i = (((waits.len() as f64) * p).ceil() as usize).clamp(1, waits.len()) - 1;
+        Duration::from_secs_f64(waits[i].max(0.0) / 1000.0)
+    };
+    Ok([pick(0.50), pick(0.99)])
+}
+
+/// CPU seconds (user + system) used so far by the given processes.
+fn processes_cpu(pids: &[u32]) -> f64 {
+    pids.iter()
+        .map(|p| cpu_of(&PathBuf::from(format!("/proc/{p}"))))
+        .sum()
+}
+
+/// CPU seconds used so far by every process named `postgres` (the cluster's server
+/// processes, backends included; those that exited are not counted).
+fn postgres_cpu() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .map(|e| cpu_of(&e.path()))
+        .sum()
+}
+
+fn cpu_of(proc_dir: &Path) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
+        .sum();
+    ticks / clock_ticks()
+}
+
+/// `/proc` counts CPU time in clock ticks of 1/100 s (`USER_HZ`, 100 on every mainstream
+/// Linux configuration; `getconf CLK_TCK` shows it).
+fn clock_ticks() -> f64 {
+    100.0
+}
