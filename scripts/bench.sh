@@ -22,10 +22,12 @@ if [ -z "${VCORE_BENCH_POSTGRES_URL:-}" ] && [ -x "$pg_bin/initdb" ]; then
   as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
   port=$((20000 + RANDOM % 20000))
+  # bench-nodes counts the statements idle nodes cost; the other benchmarks run without it.
+  preload=""; [ "${1:-}" = nodes ] && preload=" -c shared_preload_libraries=pg_stat_statements"
   as_pg "$pg_bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
   # Default durability (fsync, synchronous_commit on): every result is a durable commit.
   as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=100" start >/dev/null
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=100$preload" start >/dev/null
   trap 'as_pg "$pg_bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
   export VCORE_BENCH_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
 elif [ -z "${VCORE_BENCH_POSTGRES_URL:-}" ]; then

@@ -375,22 +375,10 @@ struct HolderRow {
 /// process of this machine that no longer exists (a restart after `kill -9` need not wait
 /// for the dead process's lease). Returns whether `holder` now holds it.
 pub async fn hold(db: &Db, name: &str, holder: &str, ttl: Duration) -> DomainResult<bool> {
-    use diesel::sql_types::{Text, Timestamp};
-    let now = Utc::now().naive_utc();
-    let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-    let upsert = |dead: &str| {
-        // The current holder may be replaced when: it is us, its lease expired, or it is `dead`.
-        let sql_pg = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
-             WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < $4 OR leases.holder = $5 \
-             RETURNING holder";
-        let sql_sqlite = "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE leases.holder = excluded.holder OR leases.expires_at < ? OR leases.holder = ? \
-             RETURNING holder";
-        (sql_pg, sql_sqlite, dead.to_string())
-    };
-    // Who holds it now, to see whether it is a dead process of this machine.
+    // One statement when the lease is ours or free; a look at the holder only when not.
+    if try_hold(db, name, holder, ttl, "").await? {
+        return Ok(true);
+    }
     let current: Option<String> = crate::with_conn!(db, |conn| {
         leases::table
             .find(name)
@@ -399,30 +387,47 @@ pub async fn hold(db: &Db, name: &str, holder: &str, ttl: Duration) -> DomainRes
             .await
             .optional()?
     });
-    let dead = current
-        .filter(|c| c != holder && is_dead_local_process(c))
-        .unwrap_or_default();
-    let (sql_pg, sql_sqlite, dead) = upsert(&dead);
+    match current.filter(|c| c != holder && is_dead_local_process(c)) {
+        Some(dead) => try_hold(db, name, holder, ttl, &dead).await,
+        None => Ok(false),
+    }
+}
+
+/// The upsert of [`hold`]: takes the lease when it is free, ours, expired, or held by `dead`.
+async fn try_hold(db: &Db, name: &str, holder: &str, ttl: Duration, dead: &str) -> DomainResult<bool> {
+    use diesel::sql_types::{Text, Timestamp};
+    let now = Utc::now().naive_utc();
+    let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
     let rows: Vec<HolderRow> = match db.backend() {
         Backend::Sqlite(pool) => {
-            diesel::sql_query(sql_sqlite)
-                .bind::<Text, _>(name)
-                .bind::<Text, _>(holder)
-                .bind::<Timestamp, _>(until)
-                .bind::<Timestamp, _>(now)
-                .bind::<Text, _>(dead)
-                .load(&mut *pool.get().await?)
-                .await?
+            diesel::sql_query(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at < ? OR leases.holder = ? \
+                 RETURNING holder",
+            )
+            .bind::<Text, _>(name)
+            .bind::<Text, _>(holder)
+            .bind::<Timestamp, _>(until)
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(dead)
+            .load(&mut *pool.get().await?)
+            .await?
         }
         Backend::Pg(pool) => {
-            diesel::sql_query(sql_pg)
-                .bind::<Text, _>(name)
-                .bind::<Text, _>(holder)
-                .bind::<Timestamp, _>(until)
-                .bind::<Timestamp, _>(now)
-                .bind::<Text, _>(dead)
-                .load(&mut *pool.get().await?)
-                .await?
+            diesel::sql_query(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+                 WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < $4 OR leases.holder = $5 \
+                 RETURNING holder",
+            )
+            .bind::<Text, _>(name)
+            .bind::<Text, _>(holder)
+            .bind::<Timestamp, _>(until)
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(dead)
+            .load(&mut *pool.get().await?)
+            .await?
         }
     };
     Ok(rows.iter().any(|r| r.holder == holder))
@@ -640,6 +645,117 @@ impl crate::Services {
     /// The live nodes, for the operator (the CLI).
     pub async fn list_nodes_as_operator(&self) -> DomainResult<Vec<Node>> {
         list_alive(&self.db, alive_window(self.config.job_lease_secs)).await
+    }
+}
+
+/// What `vcore bench-nodes` reads from the database, from outside the workers.
+pub mod bench {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+
+    use crate::db::{Backend, Db};
+    use crate::error::DomainResult;
+    use crate::schema::jobs;
+
+    /// Deletes every job (the benchmark's database is scratch).
+    pub async fn delete_all_jobs(db: &Db) -> DomainResult<()> {
+        crate::with_conn!(db, |conn| diesel::delete(jobs::table).execute(conn).await?);
+        Ok(())
+    }
+
+    /// How many jobs have this status.
+    pub async fn count_status(db: &Db, status: &str) -> DomainResult<i64> {
+        Ok(crate::with_conn!(db, |conn| {
+            jobs::table
+                .filter(jobs::status.eq(status))
+                .count()
+                .get_result(conn)
+                .await?
+        }))
+    }
+
+    /// How many jobs named `name` have not started.
+    pub async fn count_unstarted(db: &Db, name: &str) -> DomainResult<i64> {
+        Ok(crate::with_conn!(db, |conn| {
+            jobs::table
+                .filter(jobs::name.eq(name))
+                .filter(jobs::started_at.is_null())
+                .count()
+                .get_result(conn)
+                .await?
+        }))
+    }
+
+    /// `started_at − created_at` of every started job named `name`, in milliseconds.
+    pub async fn start_waits_ms(db: &Db, name: &str) -> DomainResult<Vec<f64>> {
+        let rows: Vec<(chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> =
+            crate::with_conn!(db, |conn| {
+                jobs::table
+                    .filter(jobs::name.eq(name))
+                    .select((jobs::created_at, jobs::started_at))
+                    .load(conn)
+                    .await?
+            });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(c, s)| s.map(|s| (s - c).num_microseconds().unwrap_or(0) as f64 / 1000.0))
+            .collect())
+    }
+
+    /// Loads `pg_stat_statements` into the database if the server preloads it (false when
+    /// it cannot: [`statements`] then counts transactions).
+    pub async fn enable_statement_stats(db: &Db) -> bool {
+        use diesel_async::SimpleAsyncConnection;
+        let Backend::Pg(pool) = db.backend() else {
+            return false;
+        };
+        let Ok(mut conn) = pool.get().await else {
+            return false;
+        };
+        conn.batch_execute(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT count(*) FROM pg_stat_statements",
+        )
+        .await
+        .is_ok()
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    /// Statements the database has run so far, not counting the statistics queries
+    /// themselves: from `pg_stat_statements` when it is loaded (counted as each statement
+    /// ends), else transactions committed (`pg_stat_database`, reported up to 10 s late).
+    /// Returns the count and which of the two it is.
+    pub async fn statements(db: &Db) -> DomainResult<(i64, &'static str)> {
+        let Backend::Pg(pool) = db.backend() else {
+            return Ok((0, "none (SQLite)"));
+        };
+        let mut conn = pool.get().await?;
+        let by_statement: Result<Vec<Count>, _> = diesel::sql_query(
+            "SELECT COALESCE(SUM(calls), 0)::BIGINT AS n FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query NOT ILIKE '%pg_stat%'",
+        )
+        .load(&mut *conn)
+        .await;
+        if let Ok(rows) = by_statement {
+            return Ok((
+                rows.iter().map(|r| r.n).next().unwrap_or(0),
+                "statements (pg_stat_statements)",
+            ));
+        }
+        let rows: Vec<Count> = diesel::sql_query(
+            "SELECT xact_commit::BIGINT AS n FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .load(&mut *conn)
+        .await?;
+        Ok((
+            rows.iter().map(|r| r.n).next().unwrap_or(0),
+            "transactions (pg_stat_database)",
+        ))
     }
 }
 

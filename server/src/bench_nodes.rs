@@ -10,8 +10,9 @@
 //!   a loader keeps the workers at half the throughput just measured;
 //! - CPU: the database's processes (all processes named `postgres`: run it against a local
 //!   cluster, as `scripts/bench.sh nodes` does) and the workers', in cores over each phase;
-//! - idle cost: transactions the database committed per second per idle worker
-//!   (`pg_stat_database.xact_commit`), over `--idle-secs`.
+//! - idle cost: statements the database ran per second per idle worker, over
+//!   `--idle-secs` (`pg_stat_statements` when loaded, as `scripts/bench.sh nodes` does; else
+//!   committed transactions, which PostgreSQL reports up to 10 s late).
 //!
 //! The jobs table of the given database is emptied before each N.
 
@@ -20,8 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use diesel_async::RunQueryDsl;
-use vcore_domain::db::{Backend, Db};
+use vcore_domain::cluster::bench as stats;
+use vcore_domain::db::Db;
 use vcore_domain::jobs::{store, JobKind, NewJob, Priority};
 
 #[derive(Args, Debug, Clone)]
@@ -97,6 +98,9 @@ pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
     let db = Db::connect(&args.postgres_url, 4).await?;
     anyhow::ensure!(db.is_postgres(), "--postgres-url must name a PostgreSQL database");
     Db::migrate(&args.postgres_url).await?;
+    if !stats::enable_statement_stats(&db).await {
+        eprintln!("pg_stat_statements is not loaded (shared_preload_libraries): idle cost counted as transactions, which PostgreSQL reports late");
+    }
     let scratch = std::env::temp_dir().join(format!("vcore-bench-nodes-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let mut rows = Vec::new();
@@ -113,7 +117,7 @@ pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     println!();
     println!(
-        "| workers | {} no-op jobs | {} `true` jobs | enqueue→start idle p50 / p99 | at half load (rate) p50 / p99 | database CPU (cores) | workers' CPU (cores) | idle DB transactions/s per node |",
+        "| workers | {} no-op jobs | {} `true` jobs | enqueue→start idle p50 / p99 | at half load (rate) p50 / p99 | database CPU (cores) | workers' CPU (cores) | idle DB statements/s per node |",
         args.jobs, args.commands
     );
     println!("|---|---|---|---|---|---|---|---|");
@@ -143,14 +147,6 @@ pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-async fn sql(db: &Db, q: &str) -> anyhow::Result<()> {
-    let Backend::Pg(pool) = db.backend() else {
-        anyhow::bail!("PostgreSQL only")
-    };
-    diesel::sql_query(q).execute(&mut *pool.get().await?).await?;
-    Ok(())
 }
 
 fn job(kind: JobKind, command: &str, name: &str) -> NewJob {
@@ -187,7 +183,7 @@ fn start_worker(url: &str, dir: &Path, concurrency: u64) -> anyhow::Result<Worke
 }
 
 async fn measure(db: &Db, args: &NodesBenchArgs, n: u32, scratch: &Path) -> anyhow::Result<Figures> {
-    sql(db, "DELETE FROM jobs").await?;
+    stats::delete_all_jobs(db).await?;
     eprintln!("{n} worker(s): starting…");
     let mut workers = Vec::new();
     for i in 0..n {
@@ -236,13 +232,15 @@ async fn measure(db: &Db, args: &NodesBenchArgs, n: u32, scratch: &Path) -> anyh
     let loaded = latency(db, args.samples, Some(load_rate)).await?;
 
     eprintln!("{n} worker(s): {} s idle…", args.idle_secs);
-    // Let the last results and the statistics settle before counting.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = committed(db).await?;
+    // Let the last results and the statistics settle before counting: an idle backend
+    // reports its counts up to 10 s late (PostgreSQL 15's PGSTAT_IDLE_INTERVAL).
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let (before, what) = stats::statements(db).await?;
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
-    let after = committed(db).await?;
-    // The two counting queries are this benchmark's own.
-    let idle_tx_per_node = ((after - before - 1) as f64 / args.idle_secs as f64) / f64::from(n);
+    // In steady idleness a reporting delay is the same at both ends of the window.
+    let (after, _) = stats::statements(db).await?;
+    eprintln!("{n} worker(s): idle cost counted as {what}");
+    let idle_tx_per_node = ((after - before).max(0) as f64 / args.idle_secs as f64) / f64::from(n);
 
     for w in workers {
         w.stop();
@@ -260,43 +258,19 @@ async fn measure(db: &Db, args: &NodesBenchArgs, n: u32, scratch: &Path) -> anyh
     })
 }
 
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-async fn count(db: &Db, q: &str) -> anyhow::Result<i64> {
-    let Backend::Pg(pool) = db.backend() else {
-        anyhow::bail!("PostgreSQL only")
-    };
-    let rows: Vec<Count> = diesel::sql_query(q).load(&mut *pool.get().await?).await?;
-    Ok(rows.iter().map(|r| r.n).next().unwrap_or(0))
-}
-
-/// Transactions committed in this database so far (statistics, updated within a second).
-async fn committed(db: &Db) -> anyhow::Result<i64> {
-    // A fresh snapshot of the statistics, not the one cached in this transaction.
-    count(
-        db,
-        "SELECT xact_commit::BIGINT AS n FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .await
-}
-
 /// Stores `n` copies at once and waits until all are done: jobs per second.
 async fn burn(db: &Db, template: &NewJob, n: u64) -> anyhow::Result<f64> {
-    sql(db, "DELETE FROM jobs").await?;
+    stats::delete_all_jobs(db).await?;
     let jobs = vec![template.clone(); n as usize];
     let t = Instant::now();
     store::insert_many(db, &jobs).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let done = count(db, "SELECT count(*) AS n FROM jobs WHERE status = 'done'").await?;
+        let done = stats::count_status(db, "done").await?;
         if done >= n as i64 {
             break;
         }
-        let failed = count(db, "SELECT count(*) AS n FROM jobs WHERE status = 'failed'").await?;
+        let failed = stats::count_status(db, "failed").await?;
         anyhow::ensure!(failed == 0, "{failed} jobs failed");
         anyhow::ensure!(
             Instant::now() < deadline,
@@ -307,17 +281,11 @@ async fn burn(db: &Db, template: &NewJob, n: u64) -> anyhow::Result<f64> {
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
-#[derive(diesel::QueryableByName)]
-struct Wait {
-    #[diesel(sql_type = diesel::sql_types::Double)]
-    ms: f64,
-}
-
 /// `samples` single no-op jobs, one every few milliseconds (idle: each after the previous
 /// one is done), while `load` jobs per second are enqueued beside them: the p50 and p99 of
 /// `started_at − created_at`.
 async fn latency(db: &Db, samples: u64, load: Option<f64>) -> anyhow::Result<[Duration; 2]> {
-    sql(db, "DELETE FROM jobs").await?;
+    stats::delete_all_jobs(db).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let loader = load.map(|rate| {
         let (db, stop) = (db.clone(), stop.clone());
@@ -364,31 +332,14 @@ async fn latency(db: &Db, samples: u64, load: Option<f64>) -> anyhow::Result<[Du
     }
     // Wait for the last probes to start.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(
-        db,
-        "SELECT count(*) AS n FROM jobs WHERE name = 'bench probe' AND started_at IS NULL",
-    )
-    .await?
-        > 0
-    {
+    while stats::count_unstarted(db, "bench probe").await? > 0 {
         anyhow::ensure!(
             Instant::now() < deadline,
             "probe jobs did not start within a minute"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let Backend::Pg(pool) = db.backend() else {
-        anyhow::bail!("PostgreSQL only")
-    };
-    let mut waits: Vec<f64> = diesel::sql_query(
-        "SELECT (EXTRACT(EPOCH FROM (started_at - created_at)) * 1000)::DOUBLE PRECISION AS ms \
-         FROM jobs WHERE name = 'bench probe'",
-    )
-    .load::<Wait>(&mut *pool.get().await?)
-    .await?
-    .into_iter()
-    .map(|w| w.ms)
-    .collect();
+    let mut waits = stats::start_waits_ms(db, "bench probe").await?;
     anyhow::ensure!(
         waits.len() == ids.len(),
         "{} probes, {} measured",

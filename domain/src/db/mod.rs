@@ -11,7 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
@@ -97,10 +97,16 @@ impl Db {
                 }
                 .boxed()
             });
+            cfg.recycling_method = RecyclingMethod::Fast;
             let mgr = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, cfg);
             Backend::Sqlite(Pool::builder(mgr).max_size(pool_size).build()?)
         } else {
-            let mgr = AsyncDieselConnectionManager::<PgConn>::new(url);
+            // No test query on every checkout (the default would double each round trip): a
+            // closed connection is still refused, and a query on one that died unnoticed fails
+            // once, which every caller handles (the loops retry, requests answer an error).
+            let mut cfg = ManagerConfig::<PgConn>::default();
+            cfg.recycling_method = RecyclingMethod::Fast;
+            let mgr = AsyncDieselConnectionManager::<PgConn>::new_with_config(url, cfg);
             Backend::Pg(Pool::builder(mgr).max_size(pool_size).build()?)
         };
         let db = Db { backend };

@@ -158,12 +158,28 @@ impl Services {
             ));
         }
         self.check_script(Some(actor), &new, "command")?;
-        let job = store::insert(&self.db, &new).await?;
-        self.hub.job(EventKind::Created, &job);
+        let job = self.store_and_announce(&new).await?;
         if let Some(r) = &self.runner {
             r.notify(&job);
         }
         Ok(job)
+    }
+
+    /// Stores a new job and announces it to live viewers before it commits (so that its
+    /// creation comes before its claim, even when a hint wakes this process's runner first).
+    async fn store_and_announce(&self, new: &NewJob) -> DomainResult<Job> {
+        store::insert_announced(
+            &self.db,
+            new,
+            |job| {
+                self.hub.job(EventKind::Created, job);
+            },
+            |job| {
+                self.hub
+                    .publish(EventKind::Deleted, job.id, job.owner_id, job.status);
+            },
+        )
+        .await
     }
 
     /// A script job must name a registered script (checked where this process knows the
@@ -194,8 +210,7 @@ impl Services {
     pub async fn enqueue_job_as_operator(&self, input: JobInput) -> DomainResult<Job> {
         let new = NewJob::parse(input, &self.queue_names(), None)?;
         self.check_script(None, &new, "command")?;
-        let job = store::insert(&self.db, &new).await?;
-        self.hub.job(EventKind::Created, &job);
+        let job = self.store_and_announce(&new).await?;
         if let Some(r) = &self.runner {
             r.notify(&job);
         }

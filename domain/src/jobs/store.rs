@@ -163,6 +163,54 @@ pub async fn insert(db: &Db, new: &NewJob) -> DomainResult<Job> {
     }
 }
 
+/// [`insert`], calling `announce` with the stored job before it commits: a hint of the new
+/// job (PostgreSQL `NOTIFY`, sent at commit) can wake a runner of this very process, whose
+/// claim would otherwise be announced before the job's creation. If the commit then fails,
+/// `retract` is called with the job.
+pub async fn insert_announced(
+    db: &Db,
+    new: &NewJob,
+    announce: impl FnOnce(&Job) + Send,
+    retract: impl FnOnce(&Job) + Send,
+) -> DomainResult<Job> {
+    use diesel_async::AsyncConnection;
+    let row = NewRow::new(new, now());
+    let announced: std::sync::Mutex<Option<Job>> = std::sync::Mutex::new(None);
+    let inserted: Result<JobRow, DomainError> = crate::with_conn!(db, |conn| {
+        conn.transaction::<_, DomainError, _>(async |c| {
+            let stored: JobRow = diesel::insert_into(jobs::table)
+                .values(&row)
+                .returning(JobRow::as_returning())
+                .get_result(c)
+                .await
+                .map_err(unique_conflict)?;
+            let job = Job::try_from(stored.clone())?;
+            announce(&job);
+            *announced.lock().unwrap_or_else(|p| p.into_inner()) = Some(job);
+            Ok(stored)
+        })
+        .await
+    });
+    match inserted {
+        Ok(row) => row.try_into(),
+        Err(e) => {
+            if let Some(job) = announced.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                retract(&job);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn unique_conflict(e: diesel::result::Error) -> DomainError {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            DomainError::Conflict("a job with this unique_key is already pending, queued or running".into())
+        }
+        e => e.into(),
+    }
+}
+
 pub async fn get(db: &Db, id: i64) -> DomainResult<Option<Job>> {
     let row: Option<JobRow> = crate::with_conn!(db, |conn| {
         jobs::table
@@ -568,55 +616,65 @@ pub async fn next_due(db: &Db) -> DomainResult<Option<NaiveDateTime>> {
 /// (due at once) while attempts remain, else `failed`. The bumped fence makes sure the
 /// lost worker can no longer record a result. Returns the rescued job ids.
 pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<TakenBack>> {
-    let t = now();
-    let expired = jobs::status
-        .eq(JobStatus::Running.as_str())
-        .and(jobs::lease_expires_at.lt(t));
+    use diesel::sql_types::{Text, Timestamp};
+    // One statement (the maintenance node runs it every few seconds, busy or idle): each
+    // expired job goes to `pending` or `failed` by its own attempts.
+    const SET: &str = "status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, \
+         run_at = CASE WHEN attempts < max_attempts THEN {t} ELSE run_at END, \
+         finished_at = CASE WHEN attempts < max_attempts THEN finished_at ELSE {t} END, \
+         error = {lost}, fence = fence + 1, lease_owner = NULL, lease_expires_at = NULL";
     let lost = "lease expired: the worker stopped renewing it (crash or hang)";
-    // Both ways out: say why, fence off the lost worker, drop its lease.
-    let taken_back = (
-        jobs::error.eq(lost),
-        jobs::fence.eq(jobs::fence + 1),
-        jobs::lease_owner.eq(None::<String>),
-        jobs::lease_expires_at.eq(None::<NaiveDateTime>),
-    );
-    Ok(crate::with_conn!(db, |conn| {
-        let retried: Vec<(i64, Option<i64>, String)> = diesel::update(
-            jobs::table
-                .filter(expired)
-                .filter(jobs::attempts.lt(jobs::max_attempts)),
+    let sql = |t: &str, lost: &str| {
+        format!(
+            "UPDATE jobs SET {} WHERE status = 'running' AND lease_expires_at < {t} \
+             RETURNING id, owner_id, name, status",
+            SET.replace("{t}", t).replace("{lost}", lost)
         )
-        .set((
-            jobs::status.eq(JobStatus::Pending.as_str()),
-            jobs::run_at.eq(t),
-            taken_back.clone(),
-        ))
-        .returning((jobs::id, jobs::owner_id, jobs::name))
-        .get_results(conn)
-        .await?;
-        let failed: Vec<(i64, Option<i64>, String)> = diesel::update(jobs::table.filter(expired))
-            .set((
-                jobs::status.eq(JobStatus::Failed.as_str()),
-                jobs::finished_at.eq(t),
-                taken_back,
-            ))
-            .returning((jobs::id, jobs::owner_id, jobs::name))
-            .get_results(conn)
-            .await?;
-        let tag = |status| {
-            move |(id, owner_id, name)| TakenBack {
-                id,
-                owner_id,
-                name,
-                status,
-            }
-        };
-        retried
-            .into_iter()
-            .map(tag(JobStatus::Pending))
-            .chain(failed.into_iter().map(tag(JobStatus::Failed)))
-            .collect()
-    }))
+    };
+    let t = now();
+    let rows: Vec<TakenBackRow> = match db.backend() {
+        Backend::Sqlite(pool) => {
+            diesel::sql_query(sql("?1", "?2"))
+                .bind::<Timestamp, _>(t)
+                .bind::<Text, _>(lost)
+                .load(&mut *pool.get().await?)
+                .await?
+        }
+        Backend::Pg(pool) => {
+            diesel::sql_query(sql("$1", "$2"))
+                .bind::<Timestamp, _>(t)
+                .bind::<Text, _>(lost)
+                .load(&mut *pool.get().await?)
+                .await?
+        }
+    };
+    let mut taken: Vec<TakenBack> = rows
+        .into_iter()
+        .map(|r| TakenBack {
+            id: r.id,
+            owner_id: r.owner_id,
+            name: r.name,
+            status: if r.status == JobStatus::Failed.as_str() {
+                JobStatus::Failed
+            } else {
+                JobStatus::Pending
+            },
+        })
+        .collect();
+    taken.sort_by_key(|t| t.id);
+    Ok(taken)
+}
+
+#[derive(QueryableByName)]
+struct TakenBackRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    owner_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
 }
 
 /// A job taken back from a worker (rescue or shutdown), and where it went.
