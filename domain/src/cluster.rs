@@ -117,7 +117,18 @@ impl Listening {
     }
 }
 
-/// Listens on both channels over its own connection to `url` until `stop`, calling
+/// What a listener hears.
+#[derive(Debug, Clone, Copy)]
+pub enum Note<'a> {
+    /// (Re)connected and listening: anything said meanwhile was missed.
+    Connected,
+    Message {
+        channel: &'a str,
+        payload: &'a str,
+    },
+}
+
+/// Listens on both hint channels over its own connection to `url` until `stop`, calling
 /// `on_hint` for each hint (from the listener's task: keep it quick). Reconnects with
 /// backoff (0.2 s doubling to 5 s) whenever the connection fails.
 pub fn spawn_listener(
@@ -125,24 +136,48 @@ pub fn spawn_listener(
     stop: CancellationToken,
     on_hint: impl Fn(Hint) + Send + Sync + 'static,
 ) -> Listening {
+    listen(
+        url,
+        &[CHANNEL_JOBS, CHANNEL_CONTROL],
+        stop,
+        move |note| match note {
+            Note::Connected => on_hint(Hint::Reconnected),
+            Note::Message { channel, payload } => {
+                if let Some(h) = Hint::parse(channel, payload) {
+                    on_hint(h);
+                }
+            }
+        },
+    )
+}
+
+/// Listens on `channels` over a connection of its own to `url` until `stop`, calling
+/// `on_note` for each notification and each (re)connect. Reconnects with backoff.
+pub fn listen(
+    url: String,
+    channels: &[&str],
+    stop: CancellationToken,
+    on_note: impl Fn(Note<'_>) + Send + Sync + 'static,
+) -> Listening {
     let listening = Listening::default();
     let flag = listening.0.clone();
+    let listen_sql: String = channels.iter().map(|c| format!("LISTEN {c}; ")).collect();
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(200);
         loop {
             let outcome = tokio::select! {
-                r = listen_once(&url, &flag, &on_hint) => r,
+                r = listen_once(&url, &listen_sql, &flag, &on_note) => r,
                 _ = stop.cancelled() => return,
             };
             flag.store(false, Ordering::Release);
             match outcome {
                 // It worked for a while: start the backoff again.
                 Ok(()) => backoff = Duration::from_millis(200),
-                Err(e) => tracing::debug!(error = %e, "job hints: cannot listen"),
+                Err(e) => tracing::debug!(error = %e, "cannot listen"),
             }
             tracing::warn!(
                 retry_in_ms = backoff.as_millis() as u64,
-                "job hints: the listening connection is down; polling until it is back"
+                "the listening connection is down; polling until it is back"
             );
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
@@ -157,19 +192,19 @@ pub fn spawn_listener(
 /// One connection's life: Err when it could not start, Ok when it ended after working.
 async fn listen_once(
     url: &str,
+    listen_sql: &str,
     flag: &AtomicBool,
-    on_hint: &(impl Fn(Hint) + Send + Sync),
+    on_note: &(impl Fn(Note<'_>) + Send + Sync),
 ) -> anyhow::Result<()> {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     use futures_util::StreamExt;
     let mut conn = tokio::time::timeout(Duration::from_secs(10), AsyncPgConnection::establish(url))
         .await
         .map_err(|_| anyhow::anyhow!("connecting timed out"))??;
-    conn.batch_execute(&format!("LISTEN {CHANNEL_JOBS}; LISTEN {CHANNEL_CONTROL}"))
-        .await?;
+    conn.batch_execute(listen_sql).await?;
     flag.store(true, Ordering::Release);
-    tracing::info!("job hints: listening");
-    on_hint(Hint::Reconnected);
+    tracing::info!(channels = listen_sql, "listening");
+    on_note(Note::Connected);
     loop {
         let next = {
             let stream = conn.notifications_stream();
@@ -180,13 +215,12 @@ async fn listen_once(
             }
         };
         match next {
-            Some(Some(Ok(n))) => {
-                if let Some(h) = Hint::parse(&n.channel, &n.payload) {
-                    on_hint(h);
-                }
-            }
+            Some(Some(Ok(n))) => on_note(Note::Message {
+                channel: &n.channel,
+                payload: &n.payload,
+            }),
             Some(Some(Err(e))) => {
-                tracing::warn!(error = %e, "job hints: connection lost");
+                tracing::warn!(error = %e, "the listening connection was lost");
                 return Ok(());
             }
             Some(None) => return Ok(()),
@@ -194,7 +228,7 @@ async fn listen_once(
                 let ping =
                     tokio::time::timeout(Duration::from_secs(10), conn.batch_execute("SELECT 1")).await;
                 if !matches!(ping, Ok(Ok(()))) {
-                    tracing::warn!("job hints: the connection stopped answering");
+                    tracing::warn!("the listening connection stopped answering");
                     return Ok(());
                 }
             }
@@ -564,9 +598,10 @@ impl Drop for Membership {
 }
 
 impl crate::Services {
-    /// Registers this process as a node of `kind` and keeps its row alive. Call once the
-    /// runner (if any) is started, so that its queues are listed.
-    pub fn join_cluster(&self, kind: NodeKind) -> Membership {
+    /// Registers this process as a node of `kind` and keeps its row alive, and (PostgreSQL
+    /// with `JOB_NOTIFY`) starts relaying live events and output lines to and from the other
+    /// nodes. Call once the runner (if any) is started, so that its queues are listed.
+    pub fn join_cluster(&mut self, kind: NodeKind) -> Membership {
         let now = Utc::now().naive_utc();
         let node = Node {
             id: self.node_id.to_string(),
@@ -589,6 +624,15 @@ impl crate::Services {
             leader: false,
         };
         let stop = CancellationToken::new();
+        if self.db.is_postgres() && self.config.job_notify {
+            self.relay = Some(crate::relay::Relay::start(
+                self.db.clone(),
+                self.config.db_url.clone(),
+                self.node_id.to_string(),
+                self.hub.clone(),
+                stop.clone(),
+            ));
+        }
         let (db, every, runner) = (
             self.db.clone(),
             beat_every(self.config.job_lease_secs),

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod notify;
 pub mod password;
 pub mod recovery;
+pub mod relay;
 pub mod schema;
 pub mod services;
 pub mod session_http;

@@ -98,6 +98,8 @@ diesel::table! {
 
 diesel::joinable!(jobs -> users (owner_id));
 
+diesel::joinable!(job_logs -> jobs (job_id));
+
 diesel::joinable!(job_schedulers -> users (owner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -108,7 +110,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_schedulers,
     nodes,
     leases,
-    paused_queues
+    paused_queues,
+    job_logs
 );
 
 diesel::table! {
@@ -129,6 +132,14 @@ diesel::table! {
         name -> Text,
         holder -> Text,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    job_logs (job_id, start) {
+        job_id -> BigInt,
+        start -> BigInt,
+        data -> Text,
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Services {
     /// This process's id among the nodes sharing the database (`host:pid:random`); also the
     /// `lease_owner` of the jobs it runs.
     pub node_id: Arc<str>,
+    /// Live events and output lines to and from the other nodes (PostgreSQL with
+    /// `JOB_NOTIFY`; set by [`Services::join_cluster`]).
+    pub relay: Option<crate::relay::Relay>,
 }
 
 /// What start-up did, for the caller to report.
@@ -80,6 +83,7 @@ impl Services {
             hub: crate::jobs::events::Hub::default(),
             notifier: crate::notify::Notifier::start(&config),
             node_id: crate::cluster::new_node_id().into(),
+            relay: None,
             keys: Arc::new(TokenKeys::new(&config)),
             config: Arc::new(config),
         }

@@ -160,7 +160,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn worker(config: Config) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(config.job_shutdown_grace_secs);
     let stop = crate::startup::shutdown_signal();
-    let services = Services::open(config)
+    let mut services = Services::open(config)
         .await?
         .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
     let runner = services.runner.clone().expect("with_runner starts one");

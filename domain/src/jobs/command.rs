@@ -118,6 +118,9 @@ pub struct Output {
     pub max_log_bytes: u64,
     /// Live viewers; a send error (no receivers) is ignored.
     pub lines: broadcast::Sender<LogLine>,
+    /// On PostgreSQL: the output goes to the database instead of `log_path` (see
+    /// [`super::logs`]), and offsets continue where earlier attempts' output ended there.
+    pub ship: Option<super::logs::ShipTo>,
 }
 
 /// How long a stopped job's process group has between SIGTERM and SIGKILL.

@@ -13,6 +13,15 @@
 //!   cost one wake-up per event and interested viewer, not a thousand.
 //! - Each event's JSON is made once, on first use, and shared by every viewer.
 //!
+//! - Several nodes (PostgreSQL): events made here are also handed to the relay
+//!   ([`Hub::tap`], see [`crate::relay`]), which passes them to the other nodes, whose hubs
+//!   take them in with [`Hub::publish_remote`]. Each hub numbers every event it sees, its
+//!   own and the others', in the order it sees them: sequence numbers are per node, and the
+//!   WebSocket's `hello` names the node (`node`), so a client that resumes on another node
+//!   (behind a load balancer) is told to resync instead of replaying the wrong events.
+//!   When events from other nodes may have been missed (the relay's connection dropped),
+//!   [`Hub::resync_all`] tells every viewer to reload.
+//!
 //! It must not decide who may see what (the endpoint does), nor touch the database.
 
 use std::collections::{HashMap, VecDeque};
@@ -34,6 +43,8 @@ pub enum EventKind {
     Status,
     /// Deleted.
     Deleted,
+    /// Not a job's change: events may have been missed (from another node); reload.
+    Resync,
 }
 
 /// One change to one job.
@@ -55,10 +66,24 @@ impl JobEvent {
     /// The event as the WebSocket sends it: `{"type":"job",…}`, made once and shared.
     pub fn json(&self) -> &str {
         self.json.get_or_init(|| {
+            if self.event == EventKind::Resync {
+                return serde_json::json!({
+                    "type": "resync",
+                    "seq": self.seq,
+                    "reason": "events from other nodes may have been missed (a lost database connection)",
+                })
+                .to_string()
+                .into_boxed_str();
+            }
             let mut v = serde_json::to_value(self).unwrap_or_default();
             v["type"] = serde_json::Value::from("job");
             v.to_string().into_boxed_str()
         })
+    }
+
+    /// Whether everyone gets this event (a resync), whoever owns what.
+    pub fn is_for_everyone(&self) -> bool {
+        self.event == EventKind::Resync
     }
 }
 
@@ -87,6 +112,8 @@ struct State {
     ring: VecDeque<Arc<JobEvent>>,
     /// One channel per owner that has (or had) a viewer; dropped when its last one leaves.
     owners: HashMap<i64, broadcast::Sender<Arc<JobEvent>>>,
+    /// The relay's copy of the events made here (several nodes).
+    tap: Option<tokio::sync::mpsc::UnboundedSender<Arc<JobEvent>>>,
 }
 
 struct Inner {
@@ -125,6 +152,7 @@ impl Hub {
                     next_seq: 1,
                     ring: VecDeque::with_capacity(ring.max(1)),
                     owners: HashMap::new(),
+                    tap: None,
                 }),
                 ring: ring.max(1),
                 channel: channel.max(1),
@@ -133,8 +161,45 @@ impl Hub {
         }
     }
 
-    /// Records a change and hands it to the live subscribers; returns its sequence number.
+    /// Records a change made here and hands it to the live subscribers (and the relay);
+    /// returns its sequence number.
     pub fn publish(&self, event: EventKind, job_id: i64, owner_id: Option<i64>, status: JobStatus) -> u64 {
+        self.record(event, job_id, owner_id, status, Utc::now(), true)
+    }
+
+    /// Records a change another node made (from the relay), at the time it was made there.
+    pub fn publish_remote(
+        &self,
+        event: EventKind,
+        job_id: i64,
+        owner_id: Option<i64>,
+        status: JobStatus,
+        at: DateTime<Utc>,
+    ) -> u64 {
+        self.record(event, job_id, owner_id, status, at, false)
+    }
+
+    /// Tells every viewer to reload: events from other nodes may have been missed.
+    pub fn resync_all(&self) -> u64 {
+        self.record(EventKind::Resync, 0, None, JobStatus::Queued, Utc::now(), false)
+    }
+
+    /// The events made here from now on, for the relay (one taker; a second call replaces it).
+    pub fn tap(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<JobEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).tap = Some(tx);
+        rx
+    }
+
+    fn record(
+        &self,
+        event: EventKind,
+        job_id: i64,
+        owner_id: Option<i64>,
+        status: JobStatus,
+        at: DateTime<Utc>,
+        local: bool,
+    ) -> u64 {
         let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -144,15 +209,22 @@ impl Hub {
             job_id,
             owner_id,
             status,
-            at: Utc::now(),
+            at,
             json: OnceLock::new(),
         });
+        if local {
+            if let Some(tap) = &state.tap {
+                let _ = tap.send(e.clone());
+            }
+        }
         if state.ring.len() == self.inner.ring {
             state.ring.pop_front();
         }
         state.ring.push_back(e.clone());
         // Sent under the lock, so the live order is the sequence order. No receivers is fine.
-        if let Some(owner) = owner_id {
+        if e.is_for_everyone() {
+            state.owners.retain(|_, tx| tx.send(e.clone()).is_ok());
+        } else if let Some(owner) = owner_id {
             if let Some(tx) = state.owners.get(&owner) {
                 if tx.send(e.clone()).is_err() {
                     state.owners.remove(&owner);
@@ -200,7 +272,7 @@ impl Hub {
             None => Resume::Fresh,
             Some(since) => {
                 let oldest = state.ring.front().map_or(state.next_seq, |e| e.seq);
-                if since + 1 < oldest || since >= state.next_seq {
+                if since.saturating_add(1) < oldest || since >= state.next_seq {
                     // Older than what is kept, or a number this process never gave out (it
                     // restarted): either way the viewer cannot know what it missed.
                     Resume::Gap

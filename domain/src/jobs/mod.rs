@@ -5,6 +5,7 @@
 pub mod api_post;
 pub mod command;
 pub mod events;
+pub mod logs;
 pub mod runner;
 pub mod schedule;
 pub mod scheduler_service;

@@ -849,6 +849,7 @@ async fn run_attempt(
                 log_path: store::log_file(&inner.cfg.log_dir, job.id),
                 max_log_bytes: inner.cfg.max_log_bytes,
                 lines: inner.lines.clone(),
+                ship: super::logs::ShipTo::new(&inner.db, job.id, &inner.cfg.worker_id),
             };
             match command::run(&spec, out, cancel.clone(), timeout).await {
                 Ok(Ended::Exited(0)) => Attempt::Done {

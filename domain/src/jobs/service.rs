@@ -21,6 +21,14 @@ use crate::Services;
 /// Bytes returned by one log read; clients tail by asking again from `next_offset`.
 pub const LOG_CHUNK: u64 = 64 * 1024;
 
+/// Where a job's whole output comes from (a download).
+pub enum LogDownload {
+    /// This node's log file (SQLite).
+    File(tokio::fs::File),
+    /// The chunks in the database (PostgreSQL): stream them with [`super::logs::stream`].
+    Database(crate::db::Db, i64),
+}
+
 /// A slice of a job's log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSlice {
@@ -484,10 +492,14 @@ impl Services {
     /// line (`offset` > 0 says that earlier output was left out).
     pub async fn job_log_tail(&self, actor: &User, id: i64) -> DomainResult<LogSlice> {
         let job = self.get_job(actor, id).await?;
-        let size = match tokio::fs::metadata(self.job_log_path(id)).await {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(anyhow::Error::from(e).into()),
+        let size = if self.db.is_postgres() {
+            super::logs::end(&self.db, id).await?
+        } else {
+            match tokio::fs::metadata(self.job_log_path(id)).await {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) => return Err(anyhow::Error::from(e).into()),
+            }
         };
         let start = size.saturating_sub(LOG_CHUNK);
         let mut slice = self.read_log(&job, start).await?;
@@ -501,11 +513,14 @@ impl Services {
         Ok(slice)
     }
 
-    /// A job's whole output file, to stream (None: the job has written nothing yet).
-    pub async fn open_job_log(&self, actor: &User, id: i64) -> DomainResult<Option<tokio::fs::File>> {
+    /// A job's whole output, to stream (None: the job has written nothing yet).
+    pub async fn open_job_log(&self, actor: &User, id: i64) -> DomainResult<Option<LogDownload>> {
         self.get_job(actor, id).await?;
+        if self.db.is_postgres() {
+            return Ok(Some(LogDownload::Database(self.db.clone(), id)));
+        }
         match tokio::fs::File::open(self.job_log_path(id)).await {
-            Ok(f) => Ok(Some(f)),
+            Ok(f) => Ok(Some(LogDownload::File(f))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(anyhow::Error::from(e).into()),
         }
@@ -527,7 +542,15 @@ impl Services {
             JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
         );
         let mut buf = Vec::new();
-        match tokio::fs::File::open(self.job_log_path(id)).await {
+        let file = match self.db.is_postgres() {
+            // On PostgreSQL the output is in the database, whichever node ran the job.
+            true => {
+                buf = super::logs::read(&self.db, id, offset, LOG_CHUNK).await?;
+                Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+            }
+            false => tokio::fs::File::open(self.job_log_path(id)).await,
+        };
+        match file {
             Ok(mut f) => {
                 f.seek(std::io::SeekFrom::Start(offset))
                     .await

@@ -187,8 +187,14 @@ async fn download_log(
     IdPath(id): IdPath,
 ) -> ApiResult<axum::response::Response> {
     use axum::http::header;
+    use vcore_domain::jobs::service::LogDownload;
     let body = match svc.open_job_log(&me, id).await? {
-        Some(file) => axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        Some(LogDownload::File(file)) => {
+            axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file))
+        }
+        Some(LogDownload::Database(db, job)) => {
+            axum::body::Body::from_stream(vcore_domain::jobs::logs::stream(db, job))
+        }
         None => axum::body::Body::empty(),
     };
     Ok((

@@ -7,7 +7,10 @@
 //! app's own (or a trusted) origin. Anonymous upgrades get 401, foreign origins 403.
 //!
 //! Messages (server → client, JSON text):
-//! - `{"type":"hello","next_seq":N,"resume":"fresh"|"replay"|"gap"}` first;
+//! - `{"type":"hello","next_seq":N,"resume":"fresh"|"replay"|"gap","node":…}` first;
+//!   sequence numbers are this node's (it numbers every event it sees, whichever node made
+//!   it): resume with `?since=N&node=<the hello's node>`, and a different node answers
+//!   `gap` instead of replaying the wrong events;
 //! - `{"type":"job","seq":N,"event":"created"|"status"|"deleted","job_id":…,"status":…,"at":…}`;
 //! - `{"type":"resync","reason":…}` when events were lost (a resume too old, or this client
 //!   too slow): reload `GET /jobs/`, then carry on from the next events.
@@ -18,12 +21,12 @@
 //! - `{"type":"subscribed"|"unsubscribed","job_id":…}`, `{"type":"error","detail":…}`.
 //!
 //! Client → server: `{"type":"subscribe_logs","job_id":N}` (a job the user may see; its
-//! command output from then on, as this process runs it) and `{"type":"unsubscribe_logs",…}`.
+//! command output from then on, whichever node runs it) and `{"type":"unsubscribe_logs",…}`.
 //!
 //! Resume: connect with `?since=<last seq seen>` to get what was missed first.
 //! A ping goes out every 20 s; the connection closes when the client does.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -37,6 +40,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use vcore_app::types::AppError;
 use vcore_domain::jobs::command::LogLine;
 use vcore_domain::jobs::events::{JobEvent, Resume, Scope};
+use vcore_domain::relay::Watch;
 use vcore_domain::session_http;
 use vcore_domain::users::User;
 use vcore_domain::Services;
@@ -53,6 +57,8 @@ const BATCH: usize = 256;
 pub struct WsQuery {
     token: Option<String>,
     since: Option<u64>,
+    /// The node whose numbering `since` is in (the `node` of an earlier hello).
+    node: Option<String>,
 }
 
 pub async fn job_queue(
@@ -79,7 +85,11 @@ pub async fn job_queue(
         return Err(AppError::Forbidden("Cross-origin request refused".into()).into());
     }
     let me = svc.authenticate(&token).await?;
-    let since = q.since;
+    // A position in another node's numbering cannot be resumed here.
+    let since = match (&q.node, q.since) {
+        (Some(node), Some(_)) if node.as_str() != &*svc.node_id => Some(u64::MAX),
+        _ => q.since,
+    };
     // Clients send only small requests: a small read buffer (allocated per connection) and
     // a cap on what they may send. Writes are flushed per batch.
     Ok(upgrade
@@ -92,7 +102,7 @@ pub async fn job_queue(
 }
 
 fn visible(me: &User, e: &JobEvent) -> bool {
-    me.is_superuser || e.owner_id == Some(me.id)
+    me.is_superuser || e.owner_id == Some(me.id) || e.is_for_everyone()
 }
 
 fn job_message(e: &JobEvent) -> WsMessage {
@@ -110,7 +120,8 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
         Resume::Replay(_) => "replay",
         Resume::Gap => "gap",
     };
-    let hello = json!({ "type": "hello", "next_seq": svc.hub.next_seq(), "resume": label });
+    let hello =
+        json!({ "type": "hello", "next_seq": svc.hub.next_seq(), "resume": label, "node": &*svc.node_id });
     if socket.send(text(hello)).await.is_err() {
         return;
     }
@@ -132,19 +143,30 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
-    // Output lines exist only where the runner is (this process, if it runs one).
+    // Output lines of jobs run here (if this process runs jobs), and of jobs run by other
+    // nodes (through the relay, for the jobs watched here).
     let mut lines = svc.runner.as_ref().map(|r| r.subscribe_lines());
-    let mut logs: HashSet<i64> = HashSet::new();
+    let mut remote = svc.relay.as_ref().map(|r| r.subscribe_lines());
+    let mut logs: HashMap<i64, Option<Watch>> = HashMap::new();
     loop {
         let out = tokio::select! {
             line = next_line(&mut lines) => match line {
-                Ok(l) if logs.contains(&l.job_id) => text(json!({ "type": "log", "job_id": l.job_id, "stream": l.stream, "line": l.line, "end": l.end })),
+                Ok(l) if logs.contains_key(&l.job_id) => log_message(&l),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) if !logs.is_empty() => {
                     text(json!({ "type": "resync", "reason": format!("{n} log lines were dropped: this client fell behind") }))
                 }
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => { lines = None; continue }
+            },
+            line = next_line(&mut remote) => match line {
+                Ok(l) if logs.contains_key(&l.job_id) => log_message(&l),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(n)) if !logs.is_empty() => {
+                    text(json!({ "type": "resync", "reason": format!("{n} log lines were dropped: this client fell behind") }))
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => { remote = None; continue }
             },
             event = rx.recv() => match event {
                 Ok(e) if visible(&me, &e) => job_message(&e),
@@ -186,6 +208,10 @@ async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocke
     }
 }
 
+fn log_message(l: &LogLine) -> WsMessage {
+    text(json!({ "type": "log", "job_id": l.job_id, "stream": l.stream, "line": l.line, "end": l.end }))
+}
+
 fn text(v: serde_json::Value) -> WsMessage {
     WsMessage::Text(v.to_string().into())
 }
@@ -208,7 +234,7 @@ enum Request {
 }
 
 /// Answers one client message.
-async fn request(svc: &Services, me: &User, raw: &str, logs: &mut HashSet<i64>) -> WsMessage {
+async fn request(svc: &Services, me: &User, raw: &str, logs: &mut HashMap<i64, Option<Watch>>) -> WsMessage {
     let req: Request = match serde_json::from_str(raw) {
         Ok(r) => r,
         Err(e) => return text(json!({ "type": "error", "detail": format!("unknown message: {e}") })),
@@ -216,7 +242,9 @@ async fn request(svc: &Services, me: &User, raw: &str, logs: &mut HashSet<i64>) 
     match req {
         Request::SubscribeLogs { job_id } => match svc.get_job(me, job_id).await {
             Ok(_) => {
-                logs.insert(job_id);
+                // Watched once per socket, whichever node runs it.
+                logs.entry(job_id)
+                    .or_insert_with(|| svc.relay.as_ref().map(|r| r.watch(job_id)));
                 text(json!({ "type": "subscribed", "job_id": job_id }))
             }
             Err(e) => text(json!({ "type": "error", "job_id": job_id, "detail": e.to_string() })),

@@ -277,7 +277,12 @@ async fn kill_across_nodes(notify: &str) {
         running(j) == 1
     })
     .await;
-    assert!(process_running(&secs), "the sleep runs on the worker");
+    // Running in the database a moment before the worker has spawned it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !process_running(&secs) {
+        assert!(Instant::now() < deadline, "the sleep never ran on the worker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let killed = web
         .ok(reqwest::Method::POST, &format!("/jobs/{id}/kill"), &token, None)
         .await;
@@ -562,4 +567,142 @@ async fn every_node_recovers_when_postgres_restarts_under_load() {
         n["count"] == 3
     })
     .await;
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON text message, within 20 s.
+async fn next_msg(socket: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a message within 20 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+/// A socket on a web-only node sees a job that a worker runs go through its states, follows
+/// its output live, and the node reads and downloads the whole output, though it never ran
+/// the job and shares no disk with the worker.
+#[tokio::test]
+async fn a_socket_on_one_node_follows_a_job_another_node_runs() {
+    use futures_util::SinkExt;
+    if !pg_or_skip("cluster::a_socket_on_one_node_follows_a_job_another_node_runs") {
+        return;
+    }
+    let s = site(Backend::Postgres).await;
+    let web = serve(&s, "web", false, &[]).await;
+    let _worker = start_with(&s, "worker", "w1", &[]);
+    let token = web.token().await;
+    let url = format!(
+        "{}/api/v1/ws/job-queue?token={token}",
+        web.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let hello = next_msg(&mut socket).await;
+    assert_eq!(hello["type"], "hello", "{hello}");
+    let node = hello["node"]
+        .as_str()
+        .expect("the hello names the node")
+        .to_string();
+    // Output that starts a little later, so that the subscription is in place first.
+    let id = web
+        .enqueue(
+            &token,
+            "sleep 1; echo first; echo oops >&2; sleep 0.3; echo second",
+        )
+        .await;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            json!({"type": "subscribe_logs", "job_id": id}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    let mut lines = Vec::new();
+    while !(statuses.last() == Some(&"done".to_string()) && lines.len() == 3) {
+        let m = next_msg(&mut socket).await;
+        match m["type"].as_str() {
+            Some("job") if m["job_id"] == id => statuses.push(m["status"].as_str().unwrap().to_string()),
+            Some("log") if m["job_id"] == id => lines.push((
+                m["stream"].as_str().unwrap().to_string(),
+                m["line"].as_str().unwrap().to_string(),
+                m["end"].as_u64().expect("where the line ends"),
+            )),
+            Some("subscribed") | Some("job") => {}
+            _ => panic!("unexpected message {m}"),
+        }
+    }
+    assert_eq!(
+        statuses,
+        ["queued", "running", "done"],
+        "in order, from two nodes"
+    );
+    let stdout: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.0 == "stdout")
+        .map(|l| l.1.as_str())
+        .collect();
+    assert_eq!(stdout, ["first", "second"], "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.0 == "stderr" && l.1 == "oops"),
+        "{lines:?}"
+    );
+    // The log as the web node reads it: the same text, at the offsets the live lines gave.
+    let log = web
+        .ok(reqwest::Method::GET, &format!("/jobs/{id}/log"), &token, None)
+        .await;
+    let content = log["content"].as_str().unwrap().to_string();
+    let last_end = lines.iter().map(|l| l.2).max().unwrap();
+    assert_eq!(content.len() as u64, last_end, "{log}");
+    assert!(
+        content.contains("first\n") && content.contains("[stderr] oops\n") && content.ends_with("second\n"),
+        "{content:?}"
+    );
+    assert_eq!(log["finished"], true, "{log}");
+    let tail = web
+        .ok(
+            reqwest::Method::GET,
+            &format!("/jobs/{id}/log?tail=true"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(tail["content"], content, "{tail}");
+    let from = web
+        .ok(
+            reqwest::Method::GET,
+            &format!("/jobs/{id}/log?offset=6"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(from["content"].as_str().unwrap(), &content[6..], "{from}");
+    let download = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/{id}/log/download", web.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(download, content);
+    // Resuming with a position from another node's numbering gets a resync.
+    let url = format!(
+        "{}/api/v1/ws/job-queue?token={token}&since=1&node=another-node",
+        web.base.replace("http://", "ws://")
+    );
+    let (mut other, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let hello = next_msg(&mut other).await;
+    assert_eq!(
+        (hello["resume"].as_str(), hello["node"].as_str()),
+        (Some("gap"), Some(node.as_str())),
+        "{hello}"
+    );
 }

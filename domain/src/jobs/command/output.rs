@@ -90,6 +90,10 @@ pub(super) struct Sink {
     base: u64,
     written: u64,
     max: u64,
+    /// The database's copy (PostgreSQL), used instead of the file: where to, and the
+    /// shipper once the first line came.
+    ship_to: Option<crate::jobs::logs::ShipTo>,
+    ship: Option<crate::jobs::logs::Shipper>,
 }
 
 impl Sink {
@@ -105,6 +109,8 @@ impl Sink {
             base: 0,
             written: 0,
             max: out.max_log_bytes,
+            ship_to: out.ship,
+            ship: None,
         }
     }
 
@@ -134,8 +140,25 @@ impl Sink {
 
     /// `idle`: no more lines are queued, so flush and let a reader of the file see them now
     /// (flushing per line would cost a blocking write per line on chatty commands).
-    pub(super) async fn emit(&mut self, stream: Stream, line: String, idle: bool) {
-        let end = self.write(stream, &line).await;
+    pub(super) async fn emit(&mut self, stream: Stream, mut line: String, idle: bool) {
+        let end = match &self.ship_to {
+            Some(to) => {
+                if line.contains('\0') {
+                    // PostgreSQL text cannot hold NUL.
+                    line = line.replace('\0', "\u{FFFD}");
+                }
+                if self.ship.is_none() && self.open {
+                    let to = to.clone();
+                    self.ship = crate::jobs::logs::Shipper::start(&to).await;
+                    match &self.ship {
+                        Some(s) => self.base = s.base,
+                        None => self.open = false,
+                    }
+                }
+                self.ship_line(stream, &line)
+            }
+            None => self.write(stream, &line).await,
+        };
         if idle {
             self.flush().await;
         }
@@ -180,6 +203,29 @@ impl Sink {
         ok.then_some(self.base + self.written)
     }
 
+    /// [`Sink::write`] for the database: the same cap and truncation note, shipped.
+    fn ship_line(&mut self, stream: Stream, line: &str) -> Option<u64> {
+        if !self.open {
+            return None;
+        }
+        let ship = self.ship.as_ref()?;
+        let prefix = match stream {
+            Stream::Stdout => "",
+            Stream::Stderr => "[stderr] ",
+        };
+        let len = (prefix.len() + line.len() + 1) as u64;
+        let at = self.base + self.written;
+        if self.written + len <= self.max {
+            ship.send(at, format!("{prefix}{line}\n"));
+            self.written += len;
+            Some(self.base + self.written)
+        } else {
+            ship.send(at, format!("[log truncated at {} bytes]\n", self.max));
+            self.open = false;
+            None
+        }
+    }
+
     fn close(&mut self) {
         self.file = None;
         self.open = false;
@@ -197,6 +243,9 @@ impl Sink {
     pub(super) async fn finish(&mut self) {
         self.flush().await;
         self.close();
+        if let Some(ship) = self.ship.take() {
+            ship.finish().await;
+        }
     }
 }
 

@@ -55,6 +55,7 @@ async fn run_in(
         log_path: log_path.clone(),
         max_log_bytes,
         lines: tx,
+        ship: None,
     };
     let cancel = CancellationToken::new();
     let canceller = {
