@@ -176,6 +176,8 @@ pub struct Dashboard {
     pub recent_failures: Vec<JobPublic>,
     pub running: Vec<JobPublic>,
     pub system: Option<SystemStatus>,
+    /// The nodes sharing the database and the stopped queues (superusers only).
+    pub nodes: Option<NodesPage>,
     /// The live updates' sequence number when the numbers were read (see `JobsPage::seq`).
     pub seq: u64,
 }

@@ -718,6 +718,18 @@ pub mod bench {
         }))
     }
 
+    /// How many chunks of output job `job_id` has.
+    pub async fn chunk_count(db: &Db, job_id: i64) -> DomainResult<i64> {
+        use crate::schema::job_logs;
+        Ok(crate::with_conn!(db, |conn| {
+            job_logs::table
+                .filter(job_logs::job_id.eq(job_id))
+                .count()
+                .get_result(conn)
+                .await?
+        }))
+    }
+
     /// How many jobs named `name` have not started.
     pub async fn count_unstarted(db: &Db, name: &str) -> DomainResult<i64> {
         Ok(crate::with_conn!(db, |conn| {

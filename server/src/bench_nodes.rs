@@ -91,6 +91,9 @@ struct Figures {
     db_cores: f64,
     worker_cores: f64,
     idle_tx_per_node: f64,
+    /// A worker's event, and a command's output line, reaching another process (p50, p99).
+    event_reach: [Duration; 2],
+    line_reach: [Duration; 2],
 }
 
 pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
@@ -104,8 +107,9 @@ pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("vcore-bench-nodes-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let mut rows = Vec::new();
+    let mut chatty = None;
     for &n in &args.nodes {
-        let r = measure(&db, &args, n, &scratch).await;
+        let r = measure(&db, &args, n, &scratch, &mut chatty).await;
         match r {
             Ok(f) => rows.push(f),
             Err(e) => {
@@ -117,13 +121,13 @@ pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     println!();
     println!(
-        "| workers | {} no-op jobs | {} `true` jobs | enqueue→start idle p50 / p99 | at half load (rate) p50 / p99 | database CPU (cores) | workers' CPU (cores) | idle DB statements/s per node |",
+        "| workers | {} no-op jobs | {} `true` jobs | enqueue→start idle p50 / p99 | at half load (rate) p50 / p99 | event to another node p50 / p99 | output line to another node p50 / p99 | database CPU (cores) | workers' CPU (cores) | idle DB statements/s per node |",
         args.jobs, args.commands
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for f in &rows {
         println!(
-            "| {} | {:.0} jobs/s | {:.0} jobs/s | {} / {} | {} / {} ({:.0} jobs/s) | {:.2} | {:.2} | {:.2} |",
+            "| {} | {:.0} jobs/s | {:.0} jobs/s | {} / {} | {} / {} ({:.0} jobs/s) | {} / {} | {} / {} | {:.2} | {:.2} | {:.2} |",
             f.nodes,
             f.noop_rate,
             f.command_rate,
@@ -132,9 +136,24 @@ pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
             ms(f.loaded[0]),
             ms(f.loaded[1]),
             f.load_rate,
+            ms(f.event_reach[0]),
+            ms(f.event_reach[1]),
+            ms(f.line_reach[0]),
+            ms(f.line_reach[1]),
             f.db_cores,
             f.worker_cores,
             f.idle_tx_per_node,
+        );
+    }
+    if let Some(c) = &chatty {
+        println!();
+        println!(
+            "chatty command (`seq 1 {CHATTY_LINES}`, {} kB of output): {:.0} ms per job in vcore (median of {}, output written to the database in {:.0} chunks per job on average) vs {:.0} ms for the same command writing to /dev/null",
+            c.bytes / 1000,
+            c.job_ms,
+            CHATTY_RUNS,
+            c.chunks,
+            c.raw_ms
         );
     }
     println!();
@@ -182,7 +201,13 @@ fn start_worker(url: &str, dir: &Path, concurrency: u64) -> anyhow::Result<Worke
     Ok(Worker { child })
 }
 
-async fn measure(db: &Db, args: &NodesBenchArgs, n: u32, scratch: &Path) -> anyhow::Result<Figures> {
+async fn measure(
+    db: &Db,
+    args: &NodesBenchArgs,
+    n: u32,
+    scratch: &Path,
+    chatty: &mut Option<Chatty>,
+) -> anyhow::Result<Figures> {
     stats::delete_all_jobs(db).await?;
     eprintln!("{n} worker(s): starting…");
     let mut workers = Vec::new();
@@ -223,7 +248,19 @@ async fn measure(db: &Db, args: &NodesBenchArgs, n: u32, scratch: &Path) -> anyh
     let worker_cores = (processes_cpu(&pids) - cpu0.1) / wall;
 
     eprintln!("{n} worker(s): {} enqueue→start samples at idle…", args.samples);
+    let heard = Heard::listen(&args.postgres_url);
     let idle = latency(db, args.samples, None).await?;
+    let event_reach = heard.event_latencies();
+    eprintln!(
+        "{n} worker(s): {} output lines, each from a command printing the time…",
+        args.samples
+    );
+    let line_reach = lines(db, args.samples, &heard).await?;
+    heard.stop.cancel();
+    if chatty.is_none() {
+        eprintln!("{n} worker(s): {CHATTY_RUNS} chatty command jobs…");
+        *chatty = Some(measure_chatty(db).await?);
+    }
     let load_rate = noop_rate / 2.0;
     eprintln!(
         "{n} worker(s): {} samples at half load ({load_rate:.0} jobs/s)…",
@@ -255,6 +292,8 @@ async fn measure(db: &Db, args: &NodesBenchArgs, n: u32, scratch: &Path) -> anyh
         db_cores,
         worker_cores,
         idle_tx_per_node,
+        event_reach,
+        line_reach,
     })
 }
 
@@ -395,4 +434,168 @@ fn cpu_of(proc_dir: &Path) -> f64 {
 /// Linux configuration; `getconf CLK_TCK` shows it).
 fn clock_ticks() -> f64 {
     100.0
+}
+
+/// What this process hears on the relay's channels, as another node would: each worker's
+/// `running` events (with when they were made) and output chunks, with when they arrived.
+struct Heard {
+    stop: tokio_util::sync::CancellationToken,
+    /// (made at, in ms since the epoch; arrived at, in µs since the epoch).
+    events: std::sync::Arc<std::sync::Mutex<Vec<(i64, i64)>>>,
+    /// (printed at, in ns since the epoch, from the line; arrived at, in ns).
+    lines: std::sync::Arc<std::sync::Mutex<Vec<(i64, i64)>>>,
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+impl Heard {
+    fn listen(url: &str) -> Heard {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (e, l) = (events.clone(), lines.clone());
+        vcore_domain::cluster::listen(
+            url.to_string(),
+            &[
+                vcore_domain::relay::CHANNEL_EVENTS,
+                vcore_domain::jobs::logs::CHANNEL_LOGS,
+            ],
+            stop.clone(),
+            move |note| {
+                let vcore_domain::cluster::Note::Message { channel, payload } = note else {
+                    return;
+                };
+                let arrived = now_ns();
+                if channel == vcore_domain::relay::CHANNEL_EVENTS {
+                    let mut e = e.lock().unwrap_or_else(|p| p.into_inner());
+                    for line in payload.lines().skip(1) {
+                        let f: Vec<&str> = line.split('|').collect();
+                        if f.len() == 5 && f[3] == "running" {
+                            if let Ok(at) = f[4].parse::<i64>() {
+                                e.push((at, arrived / 1000));
+                            }
+                        }
+                    }
+                } else if let Some(a) = vcore_domain::jobs::logs::Announced::parse(payload) {
+                    let mut l = l.lock().unwrap_or_else(|p| p.into_inner());
+                    for line in a.data.unwrap_or_default().lines() {
+                        if let Some(printed) = line.strip_prefix("t=").and_then(|t| t.parse::<i64>().ok()) {
+                            l.push((printed, arrived));
+                        }
+                    }
+                }
+            },
+        );
+        Heard { stop, events, lines }
+    }
+
+    /// p50 and p99 of event made → heard here (the event's time has millisecond precision,
+    /// so these are up to 1 ms high).
+    fn event_latencies(&self) -> [Duration; 2] {
+        let mut e = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let waits: Vec<f64> = e
+            .drain(..)
+            .map(|(at_ms, arrived_us)| (arrived_us - at_ms * 1000) as f64 / 1000.0)
+            .collect();
+        percentiles(waits)
+    }
+}
+
+fn percentiles(mut waits: Vec<f64>) -> [Duration; 2] {
+    if waits.is_empty() {
+        return [Duration::ZERO; 2];
+    }
+    waits.sort_by(f64::total_cmp);
+    let pick = |p: f64| {
+        let i = (((waits.len() as f64) * p).ceil() as usize).clamp(1, waits.len()) - 1;
+        Duration::from_secs_f64(waits[i].max(0.0) / 1000.0)
+    };
+    [pick(0.50), pick(0.99)]
+}
+
+/// `samples` command jobs, one at a time, each printing the time as it prints: p50 and p99
+/// of printed → heard by this process (through the database, as another node hears it).
+async fn lines(db: &Db, samples: u64, heard: &Heard) -> anyhow::Result<[Duration; 2]> {
+    stats::delete_all_jobs(db).await?;
+    heard.lines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    let printer = job(JobKind::Command, "echo t=$(date +%s%N)", "bench line");
+    for i in 0..samples {
+        store::insert(db, &printer).await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (heard.lines.lock().unwrap_or_else(|p| p.into_inner()).len() as u64) <= i {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "an output line did not arrive within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let waits: Vec<f64> = heard
+        .lines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(printed, arrived)| (arrived - printed) as f64 / 1e6)
+        .collect();
+    Ok(percentiles(waits))
+}
+
+const CHATTY_LINES: u32 = 200_000;
+const CHATTY_RUNS: usize = 10;
+
+/// What a job that prints a lot costs (its output goes to the database).
+struct Chatty {
+    job_ms: f64,
+    raw_ms: f64,
+    bytes: u64,
+    chunks: f64,
+}
+
+async fn measure_chatty(db: &Db) -> anyhow::Result<Chatty> {
+    let cmd = format!("seq 1 {CHATTY_LINES}");
+    let t = Instant::now();
+    for _ in 0..CHATTY_RUNS {
+        let ok = tokio::process::Command::new("sh")
+            .args(["-c", &format!("{cmd} > /dev/null")])
+            .status()
+            .await?
+            .success();
+        anyhow::ensure!(ok, "{cmd} failed");
+    }
+    let raw_ms = t.elapsed().as_secs_f64() * 1000.0 / CHATTY_RUNS as f64;
+    stats::delete_all_jobs(db).await?;
+    let mut took = Vec::new();
+    let (mut bytes, mut chunks) = (0, 0);
+    for _ in 0..CHATTY_RUNS {
+        let j = store::insert(db, &job(JobKind::Command, &cmd, "bench chatty")).await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let done = loop {
+            let now = store::get(db, j.id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+            if now.status == vcore_domain::jobs::JobStatus::Done {
+                break now;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "a chatty job did not finish within 2 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let (Some(s), Some(f)) = (done.started_at, done.finished_at) else {
+            anyhow::bail!("a done job without times")
+        };
+        took.push((f - s).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        bytes = vcore_domain::jobs::logs::end(db, j.id).await?;
+        chunks += stats::chunk_count(db, j.id).await?;
+    }
+    took.sort_by(f64::total_cmp);
+    Ok(Chatty {
+        job_ms: took[took.len() / 2],
+        raw_ms,
+        bytes,
+        chunks: chunks as f64 / CHATTY_RUNS as f64,
+    })
 }

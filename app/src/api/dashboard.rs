@@ -1,5 +1,6 @@
 //! The dashboard's server function: job statistics from the domain (a regular user's own
-//! jobs; all for a superuser) and, for superusers only, the machine's state (sysinfo).
+//! jobs; all for a superuser) and, for superusers only, the machine's state (sysinfo) and
+//! the nodes sharing the database.
 
 use leptos::prelude::*;
 
@@ -42,12 +43,24 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
         true => system::status(&svc.config.data_dir),
         false => None,
     };
+    let nodes = match me.is_superuser {
+        true => {
+            let list = svc.list_nodes(&me).await?;
+            Some(crate::types::NodesPage {
+                count: list.len() as i64,
+                data: list.into_iter().map(Into::into).collect(),
+                paused_queues: svc.paused_queues().await?,
+            })
+        }
+        false => None,
+    };
     Ok(Dashboard {
         queues,
         per_minute,
         recent_failures: stats.recent_failures.iter().map(Into::into).collect(),
         running: stats.running.iter().map(Into::into).collect(),
         system,
+        nodes,
         seq,
     })
 }

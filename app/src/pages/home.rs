@@ -14,7 +14,7 @@ use crate::auth::use_auth;
 use crate::components::live::reload_on_job_changes;
 use crate::pages::jobs::StatusBadge;
 use crate::pages::{bytes, day, loading};
-use crate::types::{Dashboard as Data, JobPublic, MinuteCounts, SystemStatus, UserPublic};
+use crate::types::{Dashboard as Data, JobPublic, MinuteCounts, NodesPage, SystemStatus, UserPublic};
 
 #[component]
 pub fn HomePage() -> impl IntoView {
@@ -90,6 +90,7 @@ fn Numbers(data: Data) -> impl IntoView {
         .collect_view();
     view! {
         {data.system.map(|s| view! { <System s /> })}
+        {data.nodes.map(|nodes| view! { <Nodes nodes /> })}
         <div class="dash-grid">
             <section class="card" aria-labelledby="queues-title">
                 <h2 id="queues-title">"Queues"</h2>
@@ -172,6 +173,62 @@ fn System(s: SystemStatus) -> impl IntoView {
                     <dd>{format!("vcore {} up {}; machine up {}", s.version, duration(s.process_uptime_secs), duration(s.system_uptime_secs))}</dd>
                 </div>
             </dl>
+        </section>
+    }
+}
+
+/// The processes sharing the database: what each runs, when it last said it was alive,
+/// which one runs the maintenance; and the queues stopped for all of them.
+#[component]
+fn Nodes(nodes: NodesPage) -> impl IntoView {
+    let time = |t: &str| t.replace('T', " ").trim_end_matches('Z').to_string();
+    let rows = nodes
+        .data
+        .iter()
+        .map(|n| {
+            let queues = match n.queues.is_empty() {
+                true => "web only".to_string(),
+                false => n
+                    .queues
+                    .iter()
+                    .map(|q| format!("{} ×{}", q.name, q.concurrency))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            view! {
+                <tr>
+                    <th scope="row"><code>{n.id.clone()}</code></th>
+                    <td>{n.kind.clone()}{n.leader.then_some(" · maintenance")}</td>
+                    <td>{queues}</td>
+                    <td>{n.version.clone()}</td>
+                    <td><time datetime=n.started_at.clone()>{time(&n.started_at)}</time></td>
+                    <td><time datetime=n.heartbeat_at.clone()>{time(&n.heartbeat_at)}</time></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let paused = (!nodes.paused_queues.is_empty()).then(|| {
+        view! { <p class="muted">{format!("Stopped on every node: {}", nodes.paused_queues.join(", "))}</p> }
+    });
+    view! {
+        <section class="card" aria-labelledby="nodes-title">
+            <h2 id="nodes-title">{format!("Nodes ({})", nodes.count)}</h2>
+            <div class="table-wrap">
+                <table class="table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Node"</th>
+                            <th scope="col">"Kind"</th>
+                            <th scope="col">"Queues"</th>
+                            <th scope="col">"Version"</th>
+                            <th scope="col">"Started"</th>
+                            <th scope="col">"Last heartbeat"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+            {paused}
         </section>
     }
 }

@@ -36,9 +36,22 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- Inserts: once per statement, so that a bulk insert costs one call, not one per row.
+CREATE FUNCTION vcore_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('vcore_jobs', 'q:' || q)
+        FROM (SELECT DISTINCT queue AS q FROM new_jobs WHERE status = 'queued') AS ready;
+    IF EXISTS (SELECT 1 FROM new_jobs WHERE status = 'pending') THEN
+        PERFORM pg_notify('vcore_jobs', 'p');
+    END IF;
+    RETURN NULL;
+END
+$$;
 CREATE TRIGGER jobs_hint_insert AFTER INSERT ON jobs
-    FOR EACH ROW WHEN (NEW.status IN ('queued', 'pending'))
-    EXECUTE FUNCTION vcore_jobs_hint();
+    REFERENCING NEW TABLE AS new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION vcore_jobs_inserted();
+-- Changes (promotion, retry, hand-back, rescue, a new run_at or queue): per row, and only
+-- for the rows that become ready or waiting (the WHEN clause costs no function call).
 CREATE TRIGGER jobs_hint_update AFTER UPDATE OF status, run_at, queue ON jobs
     FOR EACH ROW WHEN (NEW.status IN ('queued', 'pending') AND (
         OLD.status IS DISTINCT FROM NEW.status

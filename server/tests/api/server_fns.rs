@@ -682,6 +682,10 @@ async fn the_dashboard_counts_what_each_user_may_see(b: Backend) {
     assert_eq!(all["recent_failures"][0]["name"], "boom");
     assert!(all["system"]["memory_total"].as_u64().unwrap() > 0, "{all}");
     assert!(all["system"]["cpus"].as_u64().unwrap() > 0);
+    // This test's server is the one node, running the maintenance.
+    assert_eq!(all["nodes"]["count"], 1, "{all}");
+    assert_eq!(all["nodes"]["data"][0]["kind"], "serve", "{all}");
+    assert_eq!(all["nodes"]["data"][0]["leader"], true, "{all}");
 
     let own = read(bob_cookie).await;
     assert_eq!((sum(&own, "done"), sum(&own, "failed")), (1, 0), "{own}");
@@ -690,6 +694,7 @@ async fn the_dashboard_counts_what_each_user_may_see(b: Backend) {
         own["system"].is_null(),
         "no machine state for a regular user: {own}"
     );
+    assert!(own["nodes"].is_null(), "no nodes for a regular user: {own}");
 }
 
 async fn server_functions_refuse_cross_origin_calls(b: Backend) {
