@@ -492,7 +492,7 @@ impl Services {
     /// line (`offset` > 0 says that earlier output was left out).
     pub async fn job_log_tail(&self, actor: &User, id: i64) -> DomainResult<LogSlice> {
         let job = self.get_job(actor, id).await?;
-        let size = if self.db.is_postgres() {
+        let size = if self.output_in_db(id).await? {
             super::logs::end(&self.db, id).await?
         } else {
             match tokio::fs::metadata(self.job_log_path(id)).await {
@@ -516,7 +516,7 @@ impl Services {
     /// A job's whole output, to stream (None: the job has written nothing yet).
     pub async fn open_job_log(&self, actor: &User, id: i64) -> DomainResult<Option<LogDownload>> {
         self.get_job(actor, id).await?;
-        if self.db.is_postgres() {
+        if self.output_in_db(id).await? {
             return Ok(Some(LogDownload::Database(self.db.clone(), id)));
         }
         match tokio::fs::File::open(self.job_log_path(id)).await {
@@ -524,6 +524,21 @@ impl Services {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(anyhow::Error::from(e).into()),
         }
+    }
+
+    /// Whether job `id`'s output is read from the database: on PostgreSQL, unless the
+    /// database has none of it and this node has its log file (output written before vcore
+    /// kept it in the database).
+    async fn output_in_db(&self, id: i64) -> DomainResult<bool> {
+        if !self.db.is_postgres() {
+            return Ok(false);
+        }
+        if super::logs::end(&self.db, id).await? > 0 {
+            return Ok(true);
+        }
+        Ok(!tokio::fs::try_exists(self.job_log_path(id))
+            .await
+            .unwrap_or(false))
     }
 
     /// Up to [`LOG_CHUNK`] bytes of a job's output from `offset`.
@@ -542,7 +557,7 @@ impl Services {
             JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
         );
         let mut buf = Vec::new();
-        let file = match self.db.is_postgres() {
+        let file = match self.output_in_db(id).await? {
             // On PostgreSQL the output is in the database, whichever node ran the job.
             true => {
                 buf = super::logs::read(&self.db, id, offset, LOG_CHUNK).await?;

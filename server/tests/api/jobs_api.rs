@@ -30,6 +30,7 @@ both_backends!(
     the_list_filters_and_pages_newest_first,
     bulk_actions_touch_only_the_callers_jobs_in_the_right_state,
     the_log_tail_starts_at_a_line_and_the_download_is_the_whole_log,
+    a_log_file_from_before_the_database_kept_output_is_still_read,
 );
 
 const KINDS: [&str; 3] = ["command", "script", "api_post"];
@@ -1822,4 +1823,38 @@ async fn the_log_tail_starts_at_a_line_and_the_download_is_the_whole_log(b: Back
         (tail["content"].as_str(), tail["offset"].as_u64()),
         (Some(""), Some(0))
     );
+}
+
+/// Output written to a log file (SQLite's place for it, and PostgreSQL's before output went
+/// to the database) is read, tailed and downloaded from the file when the database has none.
+async fn a_log_file_from_before_the_database_kept_output_is_still_read(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let job = create(
+        &app,
+        &admin,
+        json!({ "name": "old", "type": "command", "command": "echo new", "run_at": in_an_hour() }),
+    )
+    .await;
+    let id = id_of(&job);
+    let path = app.services.job_log_path(id);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "first line\nsecond line\n").unwrap();
+    let log = read_log(&app, &admin, id, None).await;
+    assert_eq!(log["content"], "first line\nsecond line\n", "{log}");
+    let from = read_log(&app, &admin, id, Some(11)).await;
+    assert_eq!(from["content"], "second line\n", "{from}");
+    let tail = assert_status(
+        app.get(&format!("/jobs/{id}/log?tail=true"), Some(&admin)).await,
+        200,
+    )
+    .await;
+    assert_eq!(tail["content"], "first line\nsecond line\n", "{tail}");
+    let download = app
+        .get(&format!("/jobs/{id}/log/download"), Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(download, "first line\nsecond line\n");
 }
