@@ -627,6 +627,13 @@ impl server_fn::error::FromServerFnError for AppError {
     }
 }
 
+/// An API time (`2026-01-31T12:00:00.250Z`) to the second, for lists: `2026-01-31 12:00:00`.
+pub fn short_time(t: &str) -> String {
+    let t = t.trim_end_matches('Z');
+    let t = t.split_once('.').map_or(t, |(whole, _)| whole);
+    t.replacen('T', " ", 1)
+}
+
 /// A duration for people: `250 ms`, `4.2 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h`.
 pub fn human_duration(ms: i64) -> String {
     let ms = ms.max(0);
@@ -656,6 +663,12 @@ mod tests {
         );
         let e = AppError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
         assert!(matches!(e, AppError::Transport(_)));
+    }
+
+    #[test]
+    fn list_times_stop_at_the_second() {
+        assert_eq!(short_time("2026-01-31T12:00:00.250Z"), "2026-01-31 12:00:00");
+        assert_eq!(short_time("2026-01-31T12:00:00Z"), "2026-01-31 12:00:00");
     }
 
     #[test]

@@ -181,7 +181,7 @@ fn System(s: SystemStatus) -> impl IntoView {
 /// which one runs the maintenance; and the queues stopped for all of them.
 #[component]
 fn Nodes(nodes: NodesPage) -> impl IntoView {
-    let time = |t: &str| t.replace('T', " ").trim_end_matches('Z').to_string();
+    let time = crate::types::short_time;
     let rows = nodes
         .data
         .iter()

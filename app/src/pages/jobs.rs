@@ -309,7 +309,7 @@ fn JobTable(page: Page, filter: Filter, selected: RwSignal<Vec<i64>>) -> impl In
 fn JobRow(job: JobPublic, selected: RwSignal<Vec<i64>>) -> impl IntoView {
     let id = job.id;
     let href = format!("/jobs/{id}");
-    let created = job.created_at.replace('T', " ").trim_end_matches('Z').to_string();
+    let created = crate::types::short_time(&job.created_at);
     let pick = move |on: bool| {
         selected.update(|s| {
             s.retain(|x| *x != id);

@@ -85,7 +85,7 @@ fn trigger_text(s: &SchedulerPublic) -> String {
 
 fn when(t: &Option<String>) -> String {
     t.as_deref()
-        .map(|t| t.replace('T', " ").trim_end_matches('Z').to_string() + " UTC")
+        .map(|t| crate::types::short_time(t) + " UTC")
         .unwrap_or_else(|| "–".into())
 }
 
