@@ -96,11 +96,19 @@ impl Hint {
 /// Tells every listening process (this one included) about `hint`. PostgreSQL only: on
 /// SQLite there is no one to tell, the other processes poll.
 pub async fn send(db: &Db, hint: &Hint) -> DomainResult<()> {
-    let (Backend::Pg(pool), Some(payload)) = (db.backend(), hint.control_payload()) else {
+    match hint.control_payload() {
+        Some(payload) => notify(db, CHANNEL_CONTROL, &payload).await,
+        None => Ok(()),
+    }
+}
+
+/// `NOTIFY channel, payload` (PostgreSQL; nothing on SQLite, which has no listeners).
+pub async fn notify(db: &Db, channel: &str, payload: &str) -> DomainResult<()> {
+    let Backend::Pg(pool) = db.backend() else {
         return Ok(());
     };
     diesel::sql_query("SELECT pg_notify($1, $2)")
-        .bind::<diesel::sql_types::Text, _>(CHANNEL_CONTROL)
+        .bind::<diesel::sql_types::Text, _>(channel)
         .bind::<diesel::sql_types::Text, _>(payload)
         .execute(&mut *pool.get().await?)
         .await?;
@@ -432,37 +440,20 @@ async fn try_hold(db: &Db, name: &str, holder: &str, ttl: Duration, dead: &str) 
     use diesel::sql_types::{Text, Timestamp};
     let now = Utc::now().naive_utc();
     let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let query = diesel::sql_query(db.numbered(
+        "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE leases.holder = excluded.holder OR leases.expires_at < $4 OR leases.holder = $5 \
+         RETURNING holder",
+    ))
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(holder)
+    .bind::<Timestamp, _>(until)
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(dead);
     let rows: Vec<HolderRow> = match db.backend() {
-        Backend::Sqlite(pool) => {
-            diesel::sql_query(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-                 WHERE leases.holder = excluded.holder OR leases.expires_at < ? OR leases.holder = ? \
-                 RETURNING holder",
-            )
-            .bind::<Text, _>(name)
-            .bind::<Text, _>(holder)
-            .bind::<Timestamp, _>(until)
-            .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(dead)
-            .load(&mut *pool.get().await?)
-            .await?
-        }
-        Backend::Pg(pool) => {
-            diesel::sql_query(
-                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
-                 WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < $4 OR leases.holder = $5 \
-                 RETURNING holder",
-            )
-            .bind::<Text, _>(name)
-            .bind::<Text, _>(holder)
-            .bind::<Timestamp, _>(until)
-            .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(dead)
-            .load(&mut *pool.get().await?)
-            .await?
-        }
+        Backend::Sqlite(pool) => query.load(&mut *pool.get().await?).await?,
+        Backend::Pg(pool) => query.load(&mut *pool.get().await?).await?,
     };
     Ok(rows.iter().any(|r| r.holder == holder))
 }

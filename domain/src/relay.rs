@@ -294,7 +294,7 @@ async fn send_events(db: Db, node: String, mut tap: mpsc::UnboundedReceiver<Arc<
                 Err(_) => break,
             }
         }
-        lost = match notify(&db, &payload).await {
+        lost = match cluster::notify(&db, CHANNEL_EVENTS, &payload).await {
             Ok(()) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "sending job events to the other nodes failed; their viewers will resync");
@@ -302,19 +302,6 @@ async fn send_events(db: Db, node: String, mut tap: mpsc::UnboundedReceiver<Arc<
             }
         };
     }
-}
-
-async fn notify(db: &Db, payload: &str) -> crate::error::DomainResult<()> {
-    use diesel_async::RunQueryDsl;
-    let Backend::Pg(pool) = db.backend() else {
-        return Ok(());
-    };
-    diesel::sql_query("SELECT pg_notify($1, $2)")
-        .bind::<diesel::sql_types::Text, _>(CHANNEL_EVENTS)
-        .bind::<diesel::sql_types::Text, _>(payload)
-        .execute(&mut *pool.get().await?)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ async fn backend(name: &'static str, url: &str, args: &BenchArgs, scratch: &Path
     })
 }
 
-fn job(kind: JobKind, command: &str) -> NewJob {
+pub(crate) fn job(kind: JobKind, command: &str) -> NewJob {
     NewJob {
         name: format!("bench {command}"),
         kind,

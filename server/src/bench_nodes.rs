@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use vcore_domain::cluster::bench as stats;
 use vcore_domain::db::Db;
-use vcore_domain::jobs::{store, JobKind, NewJob, Priority};
+use vcore_domain::jobs::{store, JobKind, NewJob};
 
 #[derive(Args, Debug, Clone)]
 pub struct NodesBenchArgs {
@@ -168,19 +168,11 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// `vcore bench`'s job template, named.
 fn job(kind: JobKind, command: &str, name: &str) -> NewJob {
     NewJob {
         name: name.into(),
-        kind,
-        command: command.into(),
-        meta: serde_json::Value::Null,
-        queue: "default".into(),
-        priority: Priority::Normal,
-        max_attempts: 1,
-        timeout_secs: None,
-        run_at: None,
-        unique_key: None,
-        owner_id: None,
+        ..crate::bench::job(kind, command)
     }
 }
 
@@ -378,19 +370,14 @@ async fn latency(db: &Db, samples: u64, load: Option<f64>) -> anyhow::Result<[Du
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut waits = stats::start_waits_ms(db, "bench probe").await?;
+    let waits = stats::start_waits_ms(db, "bench probe").await?;
     anyhow::ensure!(
         waits.len() == ids.len(),
         "{} probes, {} measured",
         ids.len(),
         waits.len()
     );
-    waits.sort_by(f64::total_cmp);
-    let pick = |p: f64| {
-        let i = (((waits.len() as f64) * p).ceil() as usize).clamp(1, waits.len()) - 1;
-        Duration::from_secs_f64(waits[i].max(0.0) / 1000.0)
-    };
-    Ok([pick(0.50), pick(0.99)])
+    Ok(percentiles(waits))
 }
 
 /// CPU seconds (user + system) used so far by the given processes.

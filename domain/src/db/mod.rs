@@ -77,6 +77,16 @@ impl Db {
         matches!(self.backend, Backend::Pg(_))
     }
 
+    /// `sql` written with PostgreSQL's numbered parameters (`$1`, `$2`, …), for this
+    /// backend: SQLite takes the same numbers as `?1`, `?2`, … (so `sql` must hold no other
+    /// `$`). One text for both, bound once; only the connection differs.
+    pub fn numbered<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.backend {
+            Backend::Pg(_) => std::borrow::Cow::Borrowed(sql),
+            Backend::Sqlite(_) => std::borrow::Cow::Owned(sql.replace('$', "?")),
+        }
+    }
+
     /// Opens a pool for `url` (`sqlite://path` or `postgres://…`). Creates the SQLite file's
     /// directory when needed. Does not run migrations.
     pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {

@@ -940,7 +940,7 @@ async fn keeper(inner: Arc<Inner>) {
             let held = if beat.elapsed() >= inner.cfg.heartbeat_every {
                 beat = tokio::time::Instant::now();
                 let until = (Utc::now() + inner.cfg.lease).naive_utc();
-                store::heartbeat_held(&inner.db, &inner.cfg.worker_id, until)
+                store::heartbeat(&inner.db, &inner.cfg.worker_id, until)
                     .await
                     .map(Some)
             } else if asked || !inner.hears_hints() {

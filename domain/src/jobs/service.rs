@@ -492,17 +492,17 @@ impl Services {
     /// line (`offset` > 0 says that earlier output was left out).
     pub async fn job_log_tail(&self, actor: &User, id: i64) -> DomainResult<LogSlice> {
         let job = self.get_job(actor, id).await?;
-        let size = if self.output_in_db(id).await? {
-            super::logs::end(&self.db, id).await?
-        } else {
-            match tokio::fs::metadata(self.job_log_path(id)).await {
+        let in_db = self.db_output_end(id).await?;
+        let size = match in_db {
+            Some(end) => end,
+            None => match tokio::fs::metadata(self.job_log_path(id)).await {
                 Ok(m) => m.len(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
                 Err(e) => return Err(anyhow::Error::from(e).into()),
-            }
+            },
         };
         let start = size.saturating_sub(LOG_CHUNK);
-        let mut slice = self.read_log(&job, start).await?;
+        let mut slice = self.read_log(&job, start, in_db.is_some()).await?;
         if start > 0 {
             // Begin at a whole line (unless the chunk is one long line).
             if let Some(nl) = slice.content.find('\n') {
@@ -516,7 +516,7 @@ impl Services {
     /// A job's whole output, to stream (None: the job has written nothing yet).
     pub async fn open_job_log(&self, actor: &User, id: i64) -> DomainResult<Option<LogDownload>> {
         self.get_job(actor, id).await?;
-        if self.output_in_db(id).await? {
+        if self.db_output_end(id).await?.is_some() {
             return Ok(Some(LogDownload::Database(self.db.clone(), id)));
         }
         match tokio::fs::File::open(self.job_log_path(id)).await {
@@ -526,30 +526,34 @@ impl Services {
         }
     }
 
-    /// Whether job `id`'s output is read from the database: on PostgreSQL, unless the
-    /// database has none of it and this node has its log file (output written before vcore
-    /// kept it in the database).
-    async fn output_in_db(&self, id: i64) -> DomainResult<bool> {
+    /// Where job `id`'s output ends in the database, when it is read from there: on
+    /// PostgreSQL, unless the database has none of it and this node has its log file (output
+    /// written before vcore kept it in the database). None: read the file.
+    async fn db_output_end(&self, id: i64) -> DomainResult<Option<u64>> {
         if !self.db.is_postgres() {
-            return Ok(false);
+            return Ok(None);
         }
-        if super::logs::end(&self.db, id).await? > 0 {
-            return Ok(true);
+        let end = super::logs::end(&self.db, id).await?;
+        if end == 0
+            && tokio::fs::try_exists(self.job_log_path(id))
+                .await
+                .unwrap_or(false)
+        {
+            return Ok(None);
         }
-        Ok(!tokio::fs::try_exists(self.job_log_path(id))
-            .await
-            .unwrap_or(false))
+        Ok(Some(end))
     }
 
     /// Up to [`LOG_CHUNK`] bytes of a job's output from `offset`.
     pub async fn job_log(&self, actor: &User, id: i64, offset: u64) -> DomainResult<LogSlice> {
         let job = self.get_job(actor, id).await?;
-        self.read_log(&job, offset).await
+        let in_db = self.db_output_end(id).await?.is_some();
+        self.read_log(&job, offset, in_db).await
     }
 
-    /// [`LOG_CHUNK`] bytes at most of `job`'s output from `offset` (the caller checked who
-    /// may read it).
-    async fn read_log(&self, job: &Job, offset: u64) -> DomainResult<LogSlice> {
+    /// [`LOG_CHUNK`] bytes at most of `job`'s output from `offset`, from the database
+    /// (`in_db`) or the log file (the caller checked who may read it).
+    async fn read_log(&self, job: &Job, offset: u64, in_db: bool) -> DomainResult<LogSlice> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
         let id = job.id;
         let finished = matches!(
@@ -557,7 +561,7 @@ impl Services {
             JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
         );
         let mut buf = Vec::new();
-        let file = match self.output_in_db(id).await? {
+        let file = match in_db {
             // On PostgreSQL the output is in the database, whichever node ran the job.
             true => {
                 buf = super::logs::read(&self.db, id, offset, LOG_CHUNK).await?;

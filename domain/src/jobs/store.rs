@@ -152,15 +152,7 @@ pub async fn insert(db: &Db, new: &NewJob) -> DomainResult<Job> {
             .get_result(conn)
             .await
     });
-    match inserted {
-        Ok(row) => row.try_into(),
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            Err(DomainError::Conflict(
-                "a job with this unique_key is already pending, queued or running".into(),
-            ))
-        }
-        Err(e) => Err(e.into()),
-    }
+    inserted.map_err(unique_conflict)?.try_into()
 }
 
 /// [`insert`], calling `announce` with the stored job before it commits: a hint of the new
@@ -243,44 +235,29 @@ pub async fn claim(db: &Db, c: &Claim<'_>) -> DomainResult<Vec<Job>> {
     use diesel::sql_types::{BigInt, Text, Timestamp};
     let order = if c.oldest_first { "id" } else { "priority DESC, id" };
     let (t, queued, running) = (now(), JobStatus::Queued.as_str(), JobStatus::Running.as_str());
+    // SQLite serialises writes, so only PostgreSQL needs the row locks.
+    let lock = if db.is_postgres() {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = $1, attempts = attempts + 1, started_at = $2, lease_owner = $3, \
+         lease_expires_at = $4, fence = fence + 1 WHERE id IN (SELECT id FROM jobs \
+         WHERE queue = $5 AND status = $6 AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = $5) \
+         ORDER BY {order} LIMIT $7{lock}) RETURNING *"
+    );
+    let query = diesel::sql_query(db.numbered(&sql))
+        .bind::<Text, _>(running)
+        .bind::<Timestamp, _>(t)
+        .bind::<Text, _>(c.worker)
+        .bind::<Timestamp, _>(c.lease_until)
+        .bind::<Text, _>(c.queue)
+        .bind::<Text, _>(queued)
+        .bind::<BigInt, _>(c.limit);
     let mut rows: Vec<JobRow> = match db.backend() {
-        Backend::Sqlite(pool) => {
-            let sql = format!(
-                "UPDATE jobs SET status = ?, attempts = attempts + 1, started_at = ?, lease_owner = ?, \
-                 lease_expires_at = ?, fence = fence + 1 WHERE id IN (SELECT id FROM jobs \
-                 WHERE queue = ? AND status = ? AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
-                 ORDER BY {order} LIMIT ?) RETURNING *"
-            );
-            diesel::sql_query(sql)
-                .bind::<Text, _>(running)
-                .bind::<Timestamp, _>(t)
-                .bind::<Text, _>(c.worker)
-                .bind::<Timestamp, _>(c.lease_until)
-                .bind::<Text, _>(c.queue)
-                .bind::<Text, _>(queued)
-                .bind::<BigInt, _>(c.limit)
-                .load(&mut *pool.get().await?)
-                .await?
-        }
-        Backend::Pg(pool) => {
-            let sql = format!(
-                "UPDATE jobs SET status = $1, attempts = attempts + 1, started_at = $2, lease_owner = $3, \
-                 lease_expires_at = $4, fence = fence + 1 WHERE id IN (SELECT id FROM jobs \
-                 WHERE queue = $5 AND status = $6 AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = $5) \
-                 ORDER BY {order} LIMIT $7 FOR UPDATE SKIP LOCKED) \
-                 RETURNING *"
-            );
-            diesel::sql_query(sql)
-                .bind::<Text, _>(running)
-                .bind::<Timestamp, _>(t)
-                .bind::<Text, _>(c.worker)
-                .bind::<Timestamp, _>(c.lease_until)
-                .bind::<Text, _>(c.queue)
-                .bind::<Text, _>(queued)
-                .bind::<BigInt, _>(c.limit)
-                .load(&mut *pool.get().await?)
-                .await?
-        }
+        Backend::Sqlite(pool) => query.load(&mut *pool.get().await?).await?,
+        Backend::Pg(pool) => query.load(&mut *pool.get().await?).await?,
     };
     // RETURNING has no order; hand jobs to workers in claim order.
     if c.oldest_first {
@@ -544,23 +521,9 @@ pub async fn insert_many(db: &Db, new: &[NewJob]) -> DomainResult<usize> {
     Ok(stored)
 }
 
-/// Extends the lease of `worker`'s running jobs; returns how many it still holds.
-pub async fn heartbeat(db: &Db, worker: &str, until: NaiveDateTime) -> DomainResult<usize> {
-    Ok(crate::with_conn!(db, |conn| {
-        diesel::update(
-            jobs::table
-                .filter(jobs::lease_owner.eq(worker))
-                .filter(jobs::status.eq(JobStatus::Running.as_str())),
-        )
-        .set(jobs::lease_expires_at.eq(until))
-        .execute(conn)
-        .await?
-    }))
-}
-
 /// Extends the lease of `worker`'s running jobs; returns the ids it still holds (a job
 /// missing from them was killed from another node, or rescued: stop it).
-pub async fn heartbeat_held(db: &Db, worker: &str, until: NaiveDateTime) -> DomainResult<Vec<i64>> {
+pub async fn heartbeat(db: &Db, worker: &str, until: NaiveDateTime) -> DomainResult<Vec<i64>> {
     Ok(crate::with_conn!(db, |conn| {
         diesel::update(
             jobs::table
@@ -619,34 +582,20 @@ pub async fn rescue_expired(db: &Db) -> DomainResult<Vec<TakenBack>> {
     use diesel::sql_types::{Text, Timestamp};
     // One statement (the maintenance node runs it every few seconds, busy or idle): each
     // expired job goes to `pending` or `failed` by its own attempts.
-    const SET: &str = "status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, \
-         run_at = CASE WHEN attempts < max_attempts THEN {t} ELSE run_at END, \
-         finished_at = CASE WHEN attempts < max_attempts THEN finished_at ELSE {t} END, \
-         error = {lost}, fence = fence + 1, lease_owner = NULL, lease_expires_at = NULL";
+    const SQL: &str = "UPDATE jobs SET \
+         status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, \
+         run_at = CASE WHEN attempts < max_attempts THEN $1 ELSE run_at END, \
+         finished_at = CASE WHEN attempts < max_attempts THEN finished_at ELSE $1 END, \
+         error = $2, fence = fence + 1, lease_owner = NULL, lease_expires_at = NULL \
+         WHERE status = 'running' AND lease_expires_at < $1 \
+         RETURNING id, owner_id, name, status";
     let lost = "lease expired: the worker stopped renewing it (crash or hang)";
-    let sql = |t: &str, lost: &str| {
-        format!(
-            "UPDATE jobs SET {} WHERE status = 'running' AND lease_expires_at < {t} \
-             RETURNING id, owner_id, name, status",
-            SET.replace("{t}", t).replace("{lost}", lost)
-        )
-    };
-    let t = now();
+    let query = diesel::sql_query(db.numbered(SQL))
+        .bind::<Timestamp, _>(now())
+        .bind::<Text, _>(lost);
     let rows: Vec<TakenBackRow> = match db.backend() {
-        Backend::Sqlite(pool) => {
-            diesel::sql_query(sql("?1", "?2"))
-                .bind::<Timestamp, _>(t)
-                .bind::<Text, _>(lost)
-                .load(&mut *pool.get().await?)
-                .await?
-        }
-        Backend::Pg(pool) => {
-            diesel::sql_query(sql("$1", "$2"))
-                .bind::<Timestamp, _>(t)
-                .bind::<Text, _>(lost)
-                .load(&mut *pool.get().await?)
-                .await?
-        }
+        Backend::Sqlite(pool) => query.load(&mut *pool.get().await?).await?,
+        Backend::Pg(pool) => query.load(&mut *pool.get().await?).await?,
     };
     let mut taken: Vec<TakenBack> = rows
         .into_iter()

@@ -13,6 +13,7 @@ use vcore_domain::jobs::{store, JobStatus, Priority};
 
 use crate::crash::{ended, process_running, running, site, work, Proc, Site};
 use crate::helpers::Backend;
+use crate::ws::next;
 
 const PASSWORD: &str = "crash-test-password";
 
@@ -569,23 +570,6 @@ async fn every_node_recovers_when_postgres_restarts_under_load() {
     .await;
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next JSON text message, within 20 s.
-async fn next_msg(socket: &mut Socket) -> Value {
-    use futures_util::StreamExt;
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), socket.next())
-            .await
-            .expect("a message within 20 s")
-            .expect("the socket is open")
-            .expect("a frame");
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
 /// A socket on a web-only node sees a job that a worker runs go through its states, follows
 /// its output live, and the node reads and downloads the whole output, though it never ran
 /// the job and shares no disk with the worker.
@@ -604,7 +588,7 @@ async fn a_socket_on_one_node_follows_a_job_another_node_runs() {
         web.base.replace("http://", "ws://")
     );
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-    let hello = next_msg(&mut socket).await;
+    let hello = next(&mut socket).await;
     assert_eq!(hello["type"], "hello", "{hello}");
     let node = hello["node"]
         .as_str()
@@ -626,7 +610,7 @@ async fn a_socket_on_one_node_follows_a_job_another_node_runs() {
     let mut statuses = Vec::new();
     let mut lines = Vec::new();
     while !(statuses.last() == Some(&"done".to_string()) && lines.len() == 3) {
-        let m = next_msg(&mut socket).await;
+        let m = next(&mut socket).await;
         match m["type"].as_str() {
             Some("job") if m["job_id"] == id => statuses.push(m["status"].as_str().unwrap().to_string()),
             Some("log") if m["job_id"] == id => lines.push((
@@ -699,7 +683,7 @@ async fn a_socket_on_one_node_follows_a_job_another_node_runs() {
         web.base.replace("http://", "ws://")
     );
     let (mut other, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-    let hello = next_msg(&mut other).await;
+    let hello = next(&mut other).await;
     assert_eq!(
         (hello["resume"].as_str(), hello["node"].as_str()),
         (Some("gap"), Some(node.as_str())),

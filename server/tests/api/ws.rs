@@ -18,7 +18,8 @@ both_backends!(
     a_client_that_falls_behind_is_told_to_resync,
 );
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn ws_url(app: &TestApp, query: &str) -> String {
     format!("ws://127.0.0.1:{}/api/v1/ws/job-queue{query}", app.port)
@@ -36,7 +37,7 @@ async fn connect(url: &str, header: Option<(&str, String)>) -> Result<Socket, Ws
 }
 
 /// The next JSON message (pings are skipped), within 10 s.
-async fn next(socket: &mut Socket) -> Value {
+pub(crate) async fn next(socket: &mut Socket) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
