@@ -104,6 +104,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tools") view=ToolsPage />
                     <Route path=path!("/tools/:slug") view=ToolPage />
                     <Route path=path!("/profile") view=ProfilePage />
+                    // The application's pages (crate::ext), after vcore's.
+                    {crate::ext::routes()}
                 </ParentRoute>
             </Routes>
         </Router>

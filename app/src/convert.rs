@@ -301,3 +301,67 @@ impl SchedulerUpdate {
         }
     }
 }
+
+impl From<&vcore_domain::jobs::scripts::ScriptInfo> for ScriptPublic {
+    fn from(s: &vcore_domain::jobs::scripts::ScriptInfo) -> Self {
+        let schema = &s.input_schema;
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let mut fields = Vec::new();
+        let mut example = serde_json::Map::new();
+        if let Some(props) = schema["properties"].as_object() {
+            for (name, p) in props {
+                let kind = match &p["type"] {
+                    serde_json::Value::String(t) => t.clone(),
+                    serde_json::Value::Array(ts) => {
+                        ts.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>().join("|")
+                    }
+                    _ if p.get("$ref").is_some() => "object".into(),
+                    _ => "any".into(),
+                };
+                let is_required = required.contains(&name.as_str());
+                if is_required {
+                    let placeholder = match kind.split('|').next().unwrap_or_default() {
+                        "string" => serde_json::json!(""),
+                        "number" | "integer" => serde_json::json!(0),
+                        "boolean" => serde_json::json!(false),
+                        "array" => serde_json::json!([]),
+                        _ => serde_json::json!({}),
+                    };
+                    example.insert(name.clone(), placeholder);
+                }
+                fields.push(ScriptField {
+                    name: name.clone(),
+                    kind,
+                    required: is_required,
+                    description: p["description"].as_str().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        ScriptPublic {
+            name: s.name.into(),
+            description: s.description.into(),
+            superuser_only: s.superuser_only,
+            input_schema: s.input_schema.clone(),
+            fields,
+            example: serde_json::Value::Object(example).to_string(),
+        }
+    }
+}
+
+/// Every registered script, by name.
+pub fn scripts_page(svc: &vcore_domain::Services) -> ScriptsPage {
+    let data: Vec<ScriptPublic> = svc
+        .extensions
+        .scripts
+        .list()
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    ScriptsPage {
+        count: data.len() as i64,
+        data,
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`app`]: the root component, the route table and the HTML document shell.
 //! - [`components`]: the app shell, the theme switch and form building blocks.
 //! - [`pages`]: one file per route.
+//! - [`ext`]: what an application built on vcore adds (pages, navigation, tools).
 //! - [`tools`]: the quick tools (one file each) behind one page shell.
 
 #[cfg(feature = "ssr")]
@@ -21,6 +22,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod components;
+pub mod ext;
 pub mod pages;
 pub mod tools;
 

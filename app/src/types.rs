@@ -492,6 +492,42 @@ pub struct NodesPage {
     pub paused_queues: Vec<String>,
 }
 
+/// A script jobs of type `script` can run (name it in `command`, its input in `meta`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ScriptPublic {
+    pub name: String,
+    pub description: String,
+    /// Only superusers may run it.
+    pub superuser_only: bool,
+    /// The input's JSON Schema.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub input_schema: serde_json::Value,
+    /// The input's top-level fields, read from the schema (for forms).
+    pub fields: Vec<ScriptField>,
+    /// A `meta` to start from: the required fields with placeholder values.
+    pub example: String,
+}
+
+/// One top-level field of a script's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ScriptField {
+    pub name: String,
+    /// JSON type: string, number, integer, boolean, array, object (or a `|` of several).
+    pub kind: String,
+    pub required: bool,
+    pub description: String,
+}
+
+/// The registered scripts, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ScriptsPage {
+    pub data: Vec<ScriptPublic>,
+    pub count: i64,
+}
+
 /// `?status=&queue_name=&priority=&offset=&limit=` of `GET /jobs/`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(IntoParams))]
@@ -598,9 +634,15 @@ impl AppError {
     }
 
     /// The message for `field`, when this error is about it.
+    /// The message for the field `name`, or for a field inside it (`meta.seconds` for `meta`,
+    /// prefixed with `seconds: `).
     pub fn for_field(&self, name: &str) -> Option<String> {
         match self {
             AppError::Invalid { field, message } if field == name => Some(message.clone()),
+            AppError::Invalid { field, message } => field
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .map(|inner| format!("{inner}: {message}")),
             _ => None,
         }
     }

@@ -15,12 +15,14 @@
 //! - [`sessions`]: sign-in, refresh rotation with reuse detection, sign-out.
 //! - [`session_http`]: reading credentials (bearer header or cookies) from request headers.
 //! - [`services`]: [`Services`], the one handle the adapters hold.
+//! - [`extend`]: what an application built on vcore adds (scripts, migrations, schedulers).
 //! - [`error`]: [`DomainError`], the one error type of this layer.
 
 pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod extend;
 pub mod jobs;
 pub mod notify;
 pub mod password;
@@ -35,5 +37,8 @@ pub mod users;
 pub mod validate;
 
 pub use config::Config;
+// The versions an application's own queries must use (see docs/extending.md).
 pub use error::DomainError;
+pub use extend::Extensions;
 pub use services::Services;
+pub use {diesel, diesel_async, diesel_migrations};

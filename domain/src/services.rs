@@ -28,6 +28,9 @@ pub struct Services {
     /// Live events and output lines to and from the other nodes (PostgreSQL with
     /// `JOB_NOTIFY`; set by [`Services::join_cluster`]).
     pub relay: Option<crate::relay::Relay>,
+    /// What the application built on vcore adds: scripts (with vcore's), migrations,
+    /// schedulers.
+    pub extensions: Arc<crate::Extensions>,
 }
 
 /// What start-up did, for the caller to report.
@@ -49,16 +52,21 @@ impl Services {
         }
     }
 
-    /// Connects, applies pending migrations and creates the first superuser if needed.
-    pub async fn start(config: Config) -> anyhow::Result<Started> {
-        let applied_migrations = Db::migrate(&config.db_url).await?;
+    /// Connects, applies pending migrations (vcore's, then the application's), creates the
+    /// first superuser if needed and the application's schedulers that are missing.
+    pub async fn start(config: Config, extensions: crate::Extensions) -> anyhow::Result<Started> {
+        let applied_migrations = Db::migrate(&config.db_url, &extensions.migrations).await?;
         let db = Db::connect(&config.db_url, config.db_pool_size).await?;
-        let services = Services::new(config, db);
+        let services = Services::new(config, db, extensions);
         let first_superuser = services
             .ensure_first_superuser()
             .await
             .map_err(|e| anyhow::anyhow!("creating the first superuser: {e}"))?
             .map(|(u, path)| (u.username, path));
+        services
+            .ensure_app_schedulers()
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the application's schedulers: {e}"))?;
         Ok(Started {
             services,
             applied_migrations,
@@ -69,13 +77,18 @@ impl Services {
     /// Connects and applies pending migrations, nothing more: for the commands that are not
     /// the server (`worker`, `enqueue`, `jobs list`, `create-superuser`), which must not
     /// create the first superuser behind the operator's back.
-    pub async fn open(config: Config) -> anyhow::Result<Services> {
-        Db::migrate(&config.db_url).await?;
+    pub async fn open(config: Config, extensions: crate::Extensions) -> anyhow::Result<Services> {
+        Db::migrate(&config.db_url, &extensions.migrations).await?;
         let db = Db::connect(&config.db_url, config.db_pool_size).await?;
-        Ok(Services::new(config, db))
+        Ok(Services::new(config, db, extensions))
     }
 
-    pub fn new(config: Config, db: Db) -> Services {
+    /// How many migrations (vcore's and the application's) are not applied yet.
+    pub async fn pending_migrations(&self) -> anyhow::Result<usize> {
+        self.db.pending_migrations(&self.extensions.migrations).await
+    }
+
+    pub fn new(config: Config, db: Db, extensions: crate::Extensions) -> Services {
         Services {
             db,
             throttle: Arc::new(Throttle::default()),
@@ -84,6 +97,7 @@ impl Services {
             notifier: crate::notify::Notifier::start(&config),
             node_id: crate::cluster::new_node_id().into(),
             relay: None,
+            extensions: Arc::new(extensions),
             keys: Arc::new(TokenKeys::new(&config)),
             config: Arc::new(config),
         }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, Semaphore};
 use vcore_domain::db::Db;
 use vcore_domain::jobs::runner::{QueueConfig, Runner, RunnerConfig};
@@ -108,7 +107,7 @@ fn ms(d: Duration) -> String {
 }
 
 async fn backend(name: &'static str, url: &str, args: &BenchArgs, scratch: &Path) -> anyhow::Result<Row> {
-    Db::migrate(url).await?;
+    Db::migrate(url, &[]).await?;
     let db = Db::connect(url, 8).await?;
     let logs = scratch.join(format!("logs-{}", name.to_lowercase()));
 
@@ -202,19 +201,14 @@ async fn burn(
 struct Stamp(mpsc::UnboundedSender<Instant>);
 
 impl Script for Stamp {
-    fn name(&self) -> &'static str {
-        "bench_stamp"
-    }
-    fn description(&self) -> &'static str {
-        "Reports the moment it starts (benchmark)"
-    }
-    fn run<'a>(
-        &'a self,
-        _: &'a ScriptCtx,
-        _: serde_json::Value,
-    ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
+    const NAME: &'static str = "bench_stamp";
+    const DESCRIPTION: &'static str = "Reports the moment it starts (benchmark)";
+    type Input = serde_json::Value;
+    type Output = ();
+
+    async fn run(&self, _: &ScriptCtx, _: serde_json::Value) -> anyhow::Result<()> {
         let _ = self.0.send(Instant::now());
-        Box::pin(async { Ok(serde_json::Value::Null) })
+        Ok(())
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn run(args: NodesBenchArgs) -> anyhow::Result<()> {
     println!("{}", crate::bench::machine());
     let db = Db::connect(&args.postgres_url, 4).await?;
     anyhow::ensure!(db.is_postgres(), "--postgres-url must name a PostgreSQL database");
-    Db::migrate(&args.postgres_url).await?;
+    Db::migrate(&args.postgres_url, &[]).await?;
     if !stats::enable_statement_stats(&db).await {
         eprintln!("pg_stat_statements is not loaded (shared_preload_libraries): idle cost counted as transactions, which PostgreSQL reports late");
     }

@@ -1,8 +1,11 @@
-//! The command line of the `vcore` binary. Every sub-command loads the configuration
+//! The command line of the `vcore` binary, and of every application built on vcore (with
+//! its own name and parts, see [`crate::App`]). Every sub-command loads the configuration
 //! first, so a bad variable stops it with one line naming the variable.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use vcore_domain::{Config, Services};
+
+use crate::App;
 
 #[derive(Parser)]
 #[command(name = "vcore", version, about = "vcore: web app core with a REST API and job runner", long_about = None)]
@@ -38,6 +41,8 @@ enum Command {
     },
     /// List the live nodes (serve and worker processes) sharing the database.
     Nodes,
+    /// List the scripts jobs of type `script` can run.
+    Scripts,
     /// Print the OpenAPI document of the REST API.
     Openapi,
     /// Measure the job engine on this machine (use a release build) and print a table.
@@ -61,27 +66,35 @@ enum JobsCommand {
     },
 }
 
-/// Runs the command line; returns the process exit code.
-pub async fn run() -> i32 {
-    let cli = Cli::parse();
+/// Runs the command line of `app`; returns the process exit code.
+pub async fn run(app: App) -> i32 {
+    let name = app.name;
+    let mut command = Cli::command().name(name).bin_name(name);
+    if name != "vcore" {
+        command = command.about(format!("{name}: an application built on vcore"));
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("vcore: {e}");
+            eprintln!("{name}: {e}");
             return 2;
         }
     };
     crate::telemetry::init(&config.log_level, config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Migrate => migrate(config).await,
+        Command::Serve => serve(config, app).await,
+        Command::Migrate => migrate(config, &app).await,
         Command::CreateSuperuser {
             username,
             email,
             password,
-        } => create_superuser(config, username, email, password).await,
-        Command::Worker => worker(config).await,
-        Command::Enqueue(job) => crate::jobs_cli::enqueue(config, job).await,
+        } => create_superuser(config, &app, username, email, password).await,
+        Command::Worker => worker(config, &app).await,
+        Command::Enqueue(job) => crate::jobs_cli::enqueue(config, &app.domain, job).await,
         Command::Jobs {
             command:
                 JobsCommand::List {
@@ -89,13 +102,17 @@ pub async fn run() -> i32 {
                     queue_name,
                     limit,
                 },
-        } => crate::jobs_cli::list(config, status, queue_name, limit).await,
-        Command::Nodes => crate::jobs_cli::nodes(config).await,
+        } => crate::jobs_cli::list(config, &app.domain, status, queue_name, limit).await,
+        Command::Nodes => crate::jobs_cli::nodes(config, &app.domain).await,
+        Command::Scripts => {
+            crate::jobs_cli::scripts(&app.domain);
+            Ok(())
+        }
         Command::Bench(args) => crate::bench::run(args).await,
         Command::BenchWs(args) => crate::bench_ws::run(args).await,
         Command::BenchNodes(args) => crate::bench_nodes::run(args).await,
         Command::Openapi => {
-            let doc = crate::http::openapi_document(&config.api_v1_prefix);
+            let doc = app.openapi(&config.api_v1_prefix);
             println!("{}", doc.to_pretty_json().unwrap_or_default());
             Ok(())
         }
@@ -103,7 +120,7 @@ pub async fn run() -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("vcore: {e:#}");
+            eprintln!("{name}: {e:#}");
             1
         }
     }
@@ -137,7 +154,8 @@ fn sign_in_line(s: &SignIn, created_now: bool) -> String {
     )
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, app: App) -> anyhow::Result<()> {
+    let name = app.name;
     let base_url = config.base_url.clone();
     let config_summary = SignIn {
         base_url: base_url.clone(),
@@ -148,25 +166,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(db = %vcore_domain::config::redact_url(&config.db_url), env = %config.env_name, "starting");
     // Before the runner starts: a SIGTERM from then on is a graceful stop.
     let stop = crate::startup::shutdown_signal();
-    let app = crate::startup::Application::build(config).await?;
+    let app = app.build(config).await?;
     if !app.applied_migrations.is_empty() {
         tracing::info!(migrations = ?app.applied_migrations, "applied migrations");
     }
-    println!("vcore is listening on {base_url} (port {})", app.port());
+    println!("{name} is listening on {base_url} (port {})", app.port());
     println!("{}", sign_in_line(&config_summary, app.first_superuser.is_some()));
     app.run_until(stop).await
 }
 
-async fn worker(config: Config) -> anyhow::Result<()> {
+async fn worker(config: Config, app: &App) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(config.job_shutdown_grace_secs);
     let stop = crate::startup::shutdown_signal();
-    let mut services = Services::open(config)
-        .await?
-        .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
+    let mut services = Services::open(config, app.domain.clone()).await?.with_runner();
     let runner = services.runner.clone().expect("with_runner starts one");
     services.announce_start("worker");
     let membership = services.join_cluster(vcore_domain::cluster::NodeKind::Worker);
-    println!("vcore worker running queues: {}", runner.queue_names().join(", "));
+    println!(
+        "{} worker running queues: {}",
+        app.name,
+        runner.queue_names().join(", ")
+    );
     stop.await;
     let handed_back = runner.shutdown(grace).await;
     membership.leave().await;
@@ -174,8 +194,8 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(config: Config) -> anyhow::Result<()> {
-    let applied = vcore_domain::db::Db::migrate(&config.db_url).await?;
+async fn migrate(config: Config, app: &App) -> anyhow::Result<()> {
+    let applied = vcore_domain::db::Db::migrate(&config.db_url, &app.domain.migrations).await?;
     if applied.is_empty() {
         println!("database is up to date");
     } else {
@@ -186,11 +206,12 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn create_superuser(
     config: Config,
+    app: &App,
     username: String,
     email: String,
     password: String,
 ) -> anyhow::Result<()> {
-    let user = Services::open(config)
+    let user = Services::open(config, app.domain.clone())
         .await?
         .create_user(
             None,

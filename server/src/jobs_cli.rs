@@ -4,7 +4,7 @@
 
 use vcore_domain::jobs::{service::parse_time, JobInput};
 use vcore_domain::users::Page;
-use vcore_domain::{Config, Services};
+use vcore_domain::{Config, Extensions, Services};
 
 /// The arguments of `vcore enqueue`.
 #[derive(clap::Args)]
@@ -37,7 +37,7 @@ pub struct JobArgs {
     pub unique_key: Option<String>,
 }
 
-pub async fn enqueue(config: Config, a: JobArgs) -> anyhow::Result<()> {
+pub async fn enqueue(config: Config, ext: &Extensions, a: JobArgs) -> anyhow::Result<()> {
     let meta = match a.meta.as_deref() {
         None => None,
         Some(m) => Some(serde_json::from_str(m).map_err(|e| anyhow::anyhow!("--meta: not valid JSON: {e}"))?),
@@ -60,7 +60,7 @@ pub async fn enqueue(config: Config, a: JobArgs) -> anyhow::Result<()> {
         run_at,
         unique_key: a.unique_key,
     };
-    let services = Services::open(config).await?;
+    let services = Services::open(config, ext.clone()).await?;
     let job = services
         .enqueue_job_as_operator(input)
         .await
@@ -77,12 +77,13 @@ pub async fn enqueue(config: Config, a: JobArgs) -> anyhow::Result<()> {
 
 pub async fn list(
     config: Config,
+    ext: &Extensions,
     status: Option<String>,
     queue: Option<String>,
     limit: i64,
 ) -> anyhow::Result<()> {
     let page = Page::parse(None, Some(limit)).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let services = Services::open(config).await?;
+    let services = Services::open(config, ext.clone()).await?;
     let (jobs, total) = services
         .list_jobs_as_operator(status.as_deref(), queue.as_deref(), page)
         .await
@@ -109,8 +110,8 @@ pub async fn list(
 }
 
 /// `vcore nodes`: the live nodes, as `GET /nodes/` lists them.
-pub async fn nodes(config: Config) -> anyhow::Result<()> {
-    let services = Services::open(config).await?;
+pub async fn nodes(config: Config, ext: &Extensions) -> anyhow::Result<()> {
+    let services = Services::open(config, ext.clone()).await?;
     let nodes = services
         .list_nodes_as_operator()
         .await
@@ -150,4 +151,13 @@ pub async fn nodes(config: Config) -> anyhow::Result<()> {
         println!("stopped queues (every node): {}", paused.join(", "));
     }
     Ok(())
+}
+
+/// `vcore scripts`: the scripts jobs of type `script` can run, as `GET /scripts/` lists them.
+pub fn scripts(ext: &Extensions) {
+    println!("{:<20}  {:<9}  DESCRIPTION", "NAME", "WHO");
+    for s in ext.scripts.list() {
+        let who = if s.superuser_only { "superuser" } else { "anyone" };
+        println!("{:<20}  {:<9}  {}", s.name, who, s.description);
+    }
 }

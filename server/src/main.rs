@@ -1,6 +1,5 @@
-//! The `vcore` binary: a shim over [`vcore_server::cli`].
+//! The `vcore` binary: vcore alone, with no application parts (see [`vcore_server::App`]).
 
-#[tokio::main]
-async fn main() {
-    std::process::exit(vcore_server::cli::run().await);
+fn main() {
+    vcore_server::App::new("vcore").main()
 }

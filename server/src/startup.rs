@@ -32,7 +32,12 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+    /// vcore alone (no application parts): [`crate::App::build`] of `App::new("vcore")`.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        crate::App::default().build(config).await
+    }
+
+    pub(crate) async fn build_app(app: crate::App, mut config: Config) -> anyhow::Result<Application> {
         let addr = format!("{}:{}", config.server_host, config.server_port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
@@ -42,11 +47,11 @@ impl Application {
         if config.server_port == 0 && config.base_url == format!("http://{}:0", config.server_host) {
             config.base_url = format!("http://{}:{port}", config.server_host);
         }
-        let mut started = Services::start(config).await?;
+        // Before any route is generated: the routes and the navigation read it.
+        vcore_app::ext::install(app.ui.clone());
+        let mut started = Services::start(config, app.domain.clone()).await?;
         if started.services.config.job_runner {
-            started.services = started
-                .services
-                .with_runner(vcore_domain::jobs::scripts::ScriptRegistry::with_builtins());
+            started.services = started.services.with_runner();
         }
         started.services.announce_start("server");
         let membership = started
@@ -58,7 +63,7 @@ impl Application {
             leptos: crate::web::leptos_options(),
         };
         Ok(Application {
-            router: app_router(state),
+            router: app_router(state, &app.api),
             listener,
             membership,
             services: started.services,
@@ -98,12 +103,12 @@ impl Application {
     }
 }
 
-/// The whole app: REST API, docs, probes, pages and server functions, behind the
-/// middleware stack (outermost first).
-pub fn app_router(state: AppState) -> Router {
+/// The whole app: REST API (vcore's resources and the application's `api`), docs, probes,
+/// pages and server functions, behind the middleware stack (outermost first).
+pub fn app_router(state: AppState, api: &[utoipa_axum::router::OpenApiRouter<AppState>]) -> Router {
     let prefix = state.services.config.api_v1_prefix.clone();
     let svc = state.services.clone();
-    let routes = http::router(&prefix)
+    let routes = http::router(&prefix, api)
         .merge(crate::web::router(&state))
         .with_state(state);
     routes.layer(

@@ -129,3 +129,10 @@ pub async fn bulk_jobs(action: String, ids: Vec<i64>) -> Result<BulkResult, AppE
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
     Ok(svc.bulk_jobs(&me, &action, &ids).await?.into())
 }
+
+/// The scripts jobs of type `script` can run, with their input's fields (signed-in users).
+#[server]
+pub async fn list_scripts() -> Result<crate::types::ScriptsPage, AppError> {
+    let (_, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    Ok(crate::convert::scripts_page(&svc))
+}

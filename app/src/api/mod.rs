@@ -6,7 +6,7 @@
 //! HTTP call to the same origin.
 
 #[cfg(feature = "ssr")]
-pub(crate) mod ctx;
+pub mod ctx;
 pub mod dashboard;
 pub mod jobs;
 pub mod profile;

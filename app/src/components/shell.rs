@@ -125,6 +125,14 @@ fn TopBar() -> impl IntoView {
                 <Transition>
                     {move || is_superuser().then(|| view! { <A href="/users">"Users"</A> })}
                 </Transition>
+                {crate::ext::installed()
+                    .nav_items()
+                    .iter()
+                    .map(|item| {
+                        let shown = move || !item.superuser_only || is_superuser();
+                        view! { <Transition>{move || shown().then(|| view! { <A href=item.href>{item.label}</A> })}</Transition> }
+                    })
+                    .collect_view()}
                 <A href="/profile">"Profile"</A>
                 // Swagger UI is a server route, not one of ours: rel="external" makes the
                 // router leave the click to the browser.

@@ -357,6 +357,7 @@ pub fn NewJobPage() -> impl IntoView {
         }
     });
     let kind = RwSignal::new(String::from("script"));
+    let command = RwSignal::new(String::new());
     let command_label = move || match kind.get().as_str() {
         "command" => "Shell command",
         "api_post" => "URL to POST to",
@@ -384,11 +385,14 @@ pub fn NewJobPage() -> impl IntoView {
                 <div class="field">
                     <label for="command">{command_label}</label>
                     <input id="command" name="command" autocomplete="off" required=true
+                        list=move || (kind.get() == "script").then_some("script-names")
+                        on:input=move |e| command.set(event_target_value(&e))
                         aria-describedby="command-error" />
                     {move || error.get().and_then(|e| e.for_field("command")).map(|m| view! {
                         <p class="field-error" id="command-error">{m}</p>
                     })}
                 </div>
+                <ScriptHelp kind command />
                 <div class="grid">
                     <div class="field">
                         <label for="priority">"Priority"</label>
@@ -417,5 +421,57 @@ pub fn NewJobPage() -> impl IntoView {
                 </button>
             </ActionForm>
         </section>
+    }
+}
+
+/// For script jobs: the registered scripts (as the command's suggestions) and the chosen
+/// one's description and input fields, from `list_scripts`.
+#[component]
+fn ScriptHelp(kind: RwSignal<String>, command: RwSignal<String>) -> impl IntoView {
+    let scripts = Resource::new(|| (), |_| crate::api::list_scripts());
+    let list = move || {
+        scripts
+            .get()
+            .and_then(Result::ok)
+            .map(|p| p.data)
+            .unwrap_or_default()
+    };
+    let chosen = move || {
+        let name = command.get();
+        list().into_iter().find(|s| s.name == name.trim())
+    };
+    view! {
+        <Transition>
+            <datalist id="script-names">
+                {move || list().into_iter().map(|s| view! { <option value=s.name.clone()>{s.description.clone()}</option> }).collect_view()}
+            </datalist>
+            {move || (kind.get() == "script").then(|| match chosen() {
+                None => view! {
+                    <p class="muted script-help">
+                        "Scripts: " {list().into_iter().map(|s| s.name).collect::<Vec<_>>().join(", ")}
+                    </p>
+                }.into_any(),
+                Some(s) => view! {
+                    <div class="script-help" aria-live="polite">
+                        <p>
+                            <strong>{s.name.clone()}</strong> ": " {s.description.clone()}
+                            {s.superuser_only.then_some(" (superusers only)")}
+                        </p>
+                        {(!s.fields.is_empty()).then(|| view! {
+                            <p class="muted">"Input (meta): " {s.example.clone()}</p>
+                            <ul class="script-fields">
+                                {s.fields.iter().map(|f| view! {
+                                    <li>
+                                        <code>{f.name.clone()}</code> " (" {f.kind.clone()}
+                                        {if f.required { ", required" } else { "" }} ")"
+                                        {(!f.description.is_empty()).then(|| format!(": {}", f.description))}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        })}
+                    </div>
+                }.into_any(),
+            })}
+        </Transition>
     }
 }

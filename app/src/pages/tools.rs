@@ -9,12 +9,11 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::components::forms::action_error;
-use crate::tools::{find, RunTool, Tool, TOOLS};
+use crate::tools::{all, find, RunTool, Tool};
 
 #[component]
 pub fn ToolsPage() -> impl IntoView {
-    let cards = TOOLS
-        .iter()
+    let cards = all()
         .map(|t| {
             view! {
                 <li class="card tool-card">

@@ -1,8 +1,9 @@
 //! Quick tools: small utilities that share one page shell (title, description, form,
 //! loading, error, result) at `/tools/{slug}`, listed at `/tools`.
 //!
-//! Adding a tool is one file in this folder (a [`Tool`] named `TOOL`, with its `run`
-//! function) and one line in [`TOOLS`]. `run` executes on the server (a server function
+//! Adding a tool to vcore is one file in this folder (a [`Tool`] named `TOOL`, with its
+//! `run` function) and one line in [`TOOLS`]; an application adds its own with
+//! [`crate::ext::Extension::tool`]. `run` executes on the server (a server function
 //! dispatches by slug), so a tool may use anything the server has, and the forms work
 //! without JavaScript.
 
@@ -50,8 +51,13 @@ pub struct Tool {
     pub run: fn(&str, &str) -> Result<String, String>,
 }
 
+/// vcore's tools, then the application's (see [`crate::ext`]).
+pub fn all() -> impl Iterator<Item = &'static Tool> {
+    TOOLS.iter().chain(crate::ext::installed().tools.iter().copied())
+}
+
 pub fn find(slug: &str) -> Option<&'static Tool> {
-    TOOLS.iter().find(|t| t.slug == slug)
+    all().find(|t| t.slug == slug)
 }
 
 /// Runs the tool `tool` (signed-in users). A tool's refusal is a 422 naming `input`.

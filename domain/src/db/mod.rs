@@ -15,6 +15,8 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+
+use crate::extend::{AppMigrations, Source};
 use futures_util::FutureExt;
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -137,8 +139,9 @@ impl Db {
         result
     }
 
-    /// How many embedded migrations are not yet applied (0 when the schema is current).
-    pub async fn pending_migrations(&self) -> anyhow::Result<usize> {
+    /// How many embedded migrations (vcore's and `apps`') are not yet applied (0 when the
+    /// schema is current).
+    pub async fn pending_migrations(&self, apps: &[AppMigrations]) -> anyhow::Result<usize> {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         diesel::table! {
@@ -146,7 +149,7 @@ impl Db {
                 version -> Text,
             }
         }
-        let expected = self.migration_versions();
+        let expected = migration_versions(self.is_postgres(), apps)?;
         let applied: Vec<String> = with_conn!(self, |conn| {
             __diesel_schema_migrations::table
                 .select(__diesel_schema_migrations::version)
@@ -154,50 +157,84 @@ impl Db {
                 .await
                 .unwrap_or_default()
         });
-        Ok(expected.iter().filter(|v| !applied.contains(v)).count())
+        Ok(expected.iter().filter(|(v, _)| !applied.contains(v)).count())
     }
 
-    fn migration_versions(&self) -> Vec<String> {
-        use diesel::migration::MigrationSource;
-        let source = if self.is_postgres() {
-            PG_MIGRATIONS
-        } else {
-            SQLITE_MIGRATIONS
-        };
-        MigrationSource::<diesel::sqlite::Sqlite>::migrations(&source)
-            .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Applies pending migrations and returns the versions it applied.
-    pub async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
+    /// Applies pending migrations, vcore's and then each application's, and returns the
+    /// versions it applied.
+    pub async fn migrate(url: &str, apps: &[AppMigrations]) -> anyhow::Result<Vec<String>> {
         let url = url.to_string();
+        let apps = apps.to_vec();
         tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-            let done = if url.starts_with("sqlite://") {
+            let postgres = !url.starts_with("sqlite://");
+            migration_versions(postgres, &apps)?;
+            let mut done = Vec::new();
+            if !postgres {
                 let path = sqlite_path(&url).to_string();
                 if let Some(dir) = std::path::Path::new(&path).parent() {
                     crate::config::create_private_dir(dir)?;
                 }
                 let mut conn = SqliteConnection::establish(&path)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
-                conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect()
+                for source in
+                    std::iter::once(Source(&SQLITE_MIGRATIONS)).chain(apps.iter().map(|a| Source(a.sqlite)))
+                {
+                    let applied = conn
+                        .run_pending_migrations(source)
+                        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+                    done.extend(applied.iter().map(|v| v.to_string()));
+                }
             } else {
                 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
                 let mut conn = <AsyncConnectionWrapper<PgConn> as Connection>::establish(&url)?;
-                conn.run_pending_migrations(PG_MIGRATIONS)
-                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect()
-            };
+                for source in
+                    std::iter::once(Source(&PG_MIGRATIONS)).chain(apps.iter().map(|a| Source(a.postgres)))
+                {
+                    let applied = conn
+                        .run_pending_migrations(source)
+                        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+                    done.extend(applied.iter().map(|v| v.to_string()));
+                }
+            }
             Ok(done)
         })
         .await?
     }
+}
+
+/// Every embedded migration's version for one backend, with whose it is (`vcore` or the
+/// application's name). Refuses two of the same version: diesel would take the second as
+/// applied and never run it.
+fn migration_versions(postgres: bool, apps: &[AppMigrations]) -> anyhow::Result<Vec<(String, &'static str)>> {
+    use diesel::migration::MigrationSource;
+    let sources = std::iter::once((
+        "vcore",
+        if postgres {
+            &PG_MIGRATIONS
+        } else {
+            &SQLITE_MIGRATIONS
+        },
+    ))
+    .chain(
+        apps.iter()
+            .map(|a| (a.app, if postgres { a.postgres } else { a.sqlite })),
+    );
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for (owner, source) in sources {
+        let list = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&Source(source))
+            .map_err(|e| anyhow::anyhow!("reading the migrations of {owner}: {e}"))?;
+        for m in list {
+            let version = m.name().version().to_string();
+            if let Some((_, other)) = out.iter().find(|(v, _)| *v == version) {
+                anyhow::bail!(
+                    "migration version {version} of {owner} is also one of {other}'s: give it a \
+                     later timestamp (the directory name's leading digits)"
+                );
+            }
+            out.push((version, owner));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -209,12 +246,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db", dir.path().display());
         let db = Db::connect(&url, 2).await.unwrap();
-        assert!(db.pending_migrations().await.unwrap() > 0);
-        let applied = Db::migrate(&url).await.unwrap();
+        assert!(db.pending_migrations(&[]).await.unwrap() > 0);
+        let applied = Db::migrate(&url, &[]).await.unwrap();
         assert!(!applied.is_empty());
-        assert_eq!(db.pending_migrations().await.unwrap(), 0);
+        assert_eq!(db.pending_migrations(&[]).await.unwrap(), 0);
         assert!(
-            Db::migrate(&url).await.unwrap().is_empty(),
+            Db::migrate(&url, &[]).await.unwrap().is_empty(),
             "second run applies nothing"
         );
     }

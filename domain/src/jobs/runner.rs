@@ -352,21 +352,6 @@ impl Runner {
         self.inner.schedules.notify_one();
     }
 
-    /// Whether a script of this name is registered.
-    pub fn has_script(&self, name: &str) -> bool {
-        self.inner.scripts.get(name).is_some()
-    }
-
-    /// Whether the script of this name is registered and for superusers only.
-    pub fn script_is_superuser_only(&self, name: &str) -> bool {
-        self.inner.scripts.get(name).is_some_and(|s| s.superuser_only())
-    }
-
-    /// (name, description) of the registered scripts.
-    pub fn scripts(&self) -> Vec<(&'static str, &'static str)> {
-        self.inner.scripts.list()
-    }
-
     /// The queues this runner serves.
     pub fn queue_names(&self) -> Vec<String> {
         self.inner.cfg.queues.iter().map(|q| q.name.clone()).collect()
@@ -807,7 +792,7 @@ async fn run_attempt(
                     exit_code: None,
                 };
             };
-            if script.superuser_only() {
+            if script.info().superuser_only {
                 if let Err(error) = owner_may_run(&inner.db, job.owner_id, &job.command).await {
                     return Attempt::Failed {
                         error,

@@ -51,11 +51,12 @@ fn not_found() -> DomainError {
 }
 
 impl Services {
-    /// Checks `input` for `owner` (acting as `actor`): every field, then the rights the
-    /// template needs. Returns what to store and its trigger.
+    /// Checks `input` for `owner` (acting as `actor`; `None`: the application's own
+    /// schedulers, with every right): every field, then the rights the template needs.
+    /// Returns what to store and its trigger.
     fn check_scheduler(
         &self,
-        actor: &User,
+        actor: Option<&User>,
         owner: Option<i64>,
         input: SchedulerInput,
     ) -> DomainResult<(NewScheduler, Trigger)> {
@@ -93,12 +94,12 @@ impl Services {
             return Err(DomainError::invalid("job_template", "must be a JSON object"));
         }
         let job = JobTemplate::parse(&input.job_template, &self.queue_names(), owner)?;
-        if job.kind == JobKind::Command && !actor.is_superuser {
+        if job.kind == JobKind::Command && actor.is_some_and(|a| !a.is_superuser) {
             return Err(DomainError::Forbidden(
                 "Only superusers may schedule shell commands".into(),
             ));
         }
-        self.check_script(Some(actor), &job, "job_template.command")?;
+        self.check_script(actor, &job, "job_template.")?;
         let new = NewScheduler {
             name,
             description,
@@ -129,8 +130,38 @@ impl Services {
         }
     }
 
+    /// Creates each of the application's schedulers (`Extensions::schedulers`) that is
+    /// missing: none without an owner has its name. Returns how many it created. Two nodes
+    /// starting at once cannot both create one: a unique index covers the names of the
+    /// schedulers without an owner.
+    pub async fn ensure_app_schedulers(&self) -> DomainResult<usize> {
+        let mut created = 0;
+        for input in &self.extensions.schedulers {
+            let name = input.name.clone();
+            if schedulers::unowned_named(&self.db, &name).await?.is_some() {
+                continue;
+            }
+            let (new, trigger) = self.check_scheduler(None, None, input.clone()).map_err(|e| {
+                DomainError::Internal(anyhow::anyhow!("the scheduler {name:?} of the application: {e}"))
+            })?;
+            match schedulers::insert(&self.db, &new, &trigger, Utc::now()).await {
+                Ok(s) => {
+                    created += 1;
+                    tracing::info!(scheduler = s.id, name = %s.name, "created the application's scheduler");
+                }
+                // Another node created it meanwhile.
+                Err(DomainError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if created > 0 {
+            self.schedulers_changed();
+        }
+        Ok(created)
+    }
+
     pub async fn create_scheduler(&self, actor: &User, input: SchedulerInput) -> DomainResult<Scheduler> {
-        let (new, trigger) = self.check_scheduler(actor, Some(actor.id), input)?;
+        let (new, trigger) = self.check_scheduler(Some(actor), Some(actor.id), input)?;
         let stored = schedulers::insert(&self.db, &new, &trigger, Utc::now()).await?;
         self.schedulers_changed();
         tracing::info!(scheduler = stored.id, by = actor.id, "scheduler created");
@@ -163,7 +194,7 @@ impl Services {
         let current = self.get_scheduler(actor, id).await?;
         let mut input = SchedulerInput::of(&current)?;
         change(&mut input);
-        let (new, trigger) = self.check_scheduler(actor, current.owner_id, input)?;
+        let (new, trigger) = self.check_scheduler(Some(actor), current.owner_id, input)?;
         let stored = schedulers::replace(&self.db, &current, &new, &trigger, Utc::now())
             .await?
             .ok_or_else(not_found)?;

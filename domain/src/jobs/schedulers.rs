@@ -195,6 +195,18 @@ pub async fn insert(
     }))
 }
 
+/// The id of the scheduler without an owner named `name` (the application's own).
+pub async fn unowned_named(db: &Db, name: &str) -> DomainResult<Option<i64>> {
+    Ok(crate::with_conn!(db, |conn| {
+        s::table
+            .filter(s::owner_id.is_null().and(s::name.eq(name)))
+            .select(s::id)
+            .first::<i64>(conn)
+            .await
+            .optional()?
+    }))
+}
+
 pub async fn get(db: &Db, id: i64) -> DomainResult<Option<Scheduler>> {
     Ok(crate::with_conn!(db, |conn| {
         s::table

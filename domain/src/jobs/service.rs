@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 
 use super::events::EventKind;
 use super::runner::{QueueConfig, Runner, RunnerConfig};
-use super::scripts::ScriptRegistry;
 use super::store::{self, Changes, ListFilter};
 use super::{
     parse_max_attempts, parse_meta, parse_name, parse_queue, parse_timeout, Job, JobInput, JobKind,
@@ -95,6 +94,15 @@ pub fn parse_time(field: &str, raw: &str) -> DomainResult<DateTime<Utc>> {
         })
 }
 
+/// A script's refusal of its input as a 422 naming `{prefix}meta.<field>`.
+fn meta_error(prefix: &str, e: super::scripts::InputError) -> DomainError {
+    let field = match e.field.is_empty() {
+        true => format!("{prefix}meta"),
+        false => format!("{prefix}meta.{}", e.field),
+    };
+    DomainError::invalid(field, e.message)
+}
+
 fn forbidden() -> DomainError {
     DomainError::Forbidden("Not enough permissions for this job".into())
 }
@@ -104,8 +112,10 @@ fn not_found() -> DomainError {
 }
 
 impl Services {
-    /// Starts this process's job runner with the configured queues and the given scripts.
-    pub fn with_runner(mut self, scripts: ScriptRegistry) -> Services {
+    /// Starts this process's job runner with the configured queues and the registered
+    /// scripts.
+    pub fn with_runner(mut self) -> Services {
+        let scripts = self.extensions.scripts.clone();
         let c = &self.config;
         let mut cfg = RunnerConfig::new(c.job_log_dir.clone());
         cfg.queues = c
@@ -142,21 +152,6 @@ impl Services {
         store::log_file(&self.config.job_log_dir, id)
     }
 
-    /// Whether the named script is for superusers only: by this process's runner, or on a
-    /// web-only node (no runner) by the built-in scripts.
-    pub(crate) fn script_is_superuser_only(&self, name: &str) -> bool {
-        match &self.runner {
-            Some(r) => r.script_is_superuser_only(name),
-            None => {
-                static BUILTINS: std::sync::OnceLock<ScriptRegistry> = std::sync::OnceLock::new();
-                BUILTINS
-                    .get_or_init(ScriptRegistry::with_builtins)
-                    .get(name)
-                    .is_some_and(|s| s.superuser_only())
-            }
-        }
-    }
-
     /// Stores a new job and wakes the runner.
     pub async fn enqueue_job(&self, actor: &User, input: JobInput) -> DomainResult<Job> {
         let new = NewJob::parse(input, &self.queue_names(), Some(actor.id))?;
@@ -165,7 +160,7 @@ impl Services {
                 "Only superusers may run shell commands".into(),
             ));
         }
-        self.check_script(Some(actor), &new, "command")?;
+        self.check_script(Some(actor), &new, "")?;
         let job = self.store_and_announce(&new).await?;
         if let Some(r) = &self.runner {
             r.notify(&job);
@@ -190,34 +185,38 @@ impl Services {
         .await
     }
 
-    /// A script job must name a registered script (checked where this process knows the
-    /// registry; a web-only node without a runner accepts the name as it is), and a
-    /// superuser-only script needs a superuser `actor` (`None`: the operator's CLI). `field`
-    /// names the command in a 422.
-    pub(crate) fn check_script(&self, actor: Option<&User>, new: &NewJob, field: &str) -> DomainResult<()> {
+    /// A script job must name a registered script with an input it accepts (`meta`, checked
+    /// by the script's types and its own `check`), and a superuser-only script needs a
+    /// superuser `actor` (`None`: the operator's CLI, the application's schedulers).
+    /// `prefix` goes before the field names in a 422 (`command`, `meta.<field>`).
+    pub(crate) fn check_script(&self, actor: Option<&User>, new: &NewJob, prefix: &str) -> DomainResult<()> {
         if new.kind != JobKind::Script {
             return Ok(());
         }
-        if let Some(r) = self.runner.as_ref().filter(|r| !r.has_script(&new.command)) {
-            let names: Vec<_> = r.scripts().into_iter().map(|(n, _)| n).collect();
+        let scripts = &self.extensions.scripts;
+        let Some(script) = scripts.get(&new.command) else {
             return Err(DomainError::invalid(
-                field,
-                format!("no script named {:?}; scripts: {}", new.command, names.join(", ")),
+                format!("{prefix}command"),
+                format!(
+                    "no script named {:?}; scripts: {}",
+                    new.command,
+                    scripts.names().join(", ")
+                ),
             ));
-        }
-        if actor.is_some_and(|a| !a.is_superuser) && self.script_is_superuser_only(&new.command) {
+        };
+        if actor.is_some_and(|a| !a.is_superuser) && script.info().superuser_only {
             return Err(DomainError::Forbidden(format!(
                 "Only superusers may run the script {:?}",
                 new.command
             )));
         }
-        Ok(())
+        script.check(&new.meta).map_err(|e| meta_error(prefix, e))
     }
 
     /// Stores a new job on behalf of the operator (the CLI): no owner, any type.
     pub async fn enqueue_job_as_operator(&self, input: JobInput) -> DomainResult<Job> {
         let new = NewJob::parse(input, &self.queue_names(), None)?;
-        self.check_script(None, &new, "command")?;
+        self.check_script(None, &new, "")?;
         let job = self.store_and_announce(&new).await?;
         if let Some(r) = &self.runner {
             r.notify(&job);
@@ -322,6 +321,12 @@ impl Services {
             .as_deref()
             .map(|r| parse_time("run_at", r).map(|t| t.naive_utc()))
             .transpose()?;
+        if let (JobKind::Script, Some(meta)) = (job.kind, &c.meta) {
+            let script = self.extensions.scripts.get(&job.command);
+            if let Some(Err(e)) = script.map(|s| s.check(meta)) {
+                return Err(meta_error("", e));
+            }
+        }
         let updated = store::update(&self.db, id, &c).await?.ok_or_else(|| {
             DomainError::Conflict(format!(
                 "job {id} is {}; only pending or queued jobs can be changed",

@@ -10,6 +10,7 @@ pub mod middleware;
 mod nodes;
 mod ops;
 mod schedulers;
+mod scripts;
 mod users;
 mod ws;
 
@@ -47,7 +48,7 @@ impl FromRef<AppState> for LeptosOptions {
 #[openapi(
     info(title = "vcore API", description = "REST API of vcore: accounts, sign-in and the job queue."),
     modifiers(&BearerAuth),
-    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"), (name = "nodes", description = "The processes sharing the database"))
+    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"), (name = "nodes", description = "The processes sharing the database"), (name = "scripts", description = "The scripts jobs can run"))
 )]
 struct ApiDoc;
 
@@ -68,28 +69,33 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The versioned REST API and its OpenAPI document (paths include the prefix).
-pub fn api(prefix: &str) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let api = OpenApiRouter::<AppState>::new()
+/// The versioned REST API, vcore's resources and the application's (`extra`), and its
+/// OpenAPI document (paths include the prefix).
+pub fn api(prefix: &str, extra: &[OpenApiRouter<AppState>]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut api = OpenApiRouter::<AppState>::new()
         .merge(login::router())
         .merge(users::router())
         .merge(jobs::router())
         .merge(schedulers::router())
-        .merge(nodes::router());
+        .merge(nodes::router())
+        .merge(scripts::router());
+    for r in extra {
+        api = api.merge(r.clone());
+    }
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(prefix, api)
         .split_for_parts()
 }
 
-/// The OpenAPI document as served at `{prefix}/openapi.json` (also used by `vcore openapi`).
+/// vcore's own OpenAPI document (without an application's resources).
 pub fn openapi_document(prefix: &str) -> utoipa::openapi::OpenApi {
-    api(prefix).1
+    api(prefix, &[]).1
 }
 
 /// REST API + OpenAPI JSON + interactive docs at `/docs` (Swagger UI, vendored into the
 /// binary: no CDN) + probes.
-pub fn router(prefix: &str) -> Router<AppState> {
-    let (api, doc) = api(prefix);
+pub fn router(prefix: &str, extra: &[OpenApiRouter<AppState>]) -> Router<AppState> {
+    let (api, doc) = api(prefix, extra);
     // Unknown API paths answer JSON, not the web app's HTML 404 page.
     let not_found = || async { error::detail(StatusCode::NOT_FOUND, "Not Found") };
     api.route(

@@ -29,7 +29,7 @@ async fn readyz(State(svc): State<Services>) -> impl IntoResponse {
             "unreachable".to_string()
         }
     };
-    let migrations = match svc.db.pending_migrations().await {
+    let migrations = match svc.pending_migrations().await {
         Ok(0) => "ok".to_string(),
         Ok(n) => format!("{n} pending"),
         Err(_) => "unknown".to_string(),

@@ -484,7 +484,7 @@ async fn every_node_recovers_when_postgres_restarts_under_load() {
         .await
         .expect("starting a cluster of this test's own");
     let url = cluster.create_database("restart_under_load").await;
-    vcore_domain::db::Db::migrate(&url).await.expect("migrate");
+    vcore_domain::db::Db::migrate(&url, &[]).await.expect("migrate");
     let db = vcore_domain::db::Db::connect(&url, 2).await.expect("connect");
     let dir = tempfile::Builder::new()
         .prefix("vcore-restart-")

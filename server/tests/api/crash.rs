@@ -82,7 +82,7 @@ pub(crate) async fn site(b: Backend) -> Site {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("jobs.db").display()),
         Backend::Postgres => crate::pg::create_database().await,
     };
-    Db::migrate(&url).await.expect("migrate");
+    Db::migrate(&url, &[]).await.expect("migrate");
     let db = Db::connect(&url, 2).await.expect("connect");
     Site { dir, url, db }
 }

@@ -34,8 +34,10 @@ pub enum Backend {
 }
 
 /// Per-test settings beyond the defaults.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Opts {
+    /// An application built on vcore to serve instead of vcore alone.
+    pub app: Option<vcore_server::App>,
     pub open_registration: bool,
     /// `LOGIN_MAX_FAILURES`; the app's default (10) when `None`.
     pub login_max_failures: Option<u32>,
@@ -122,7 +124,11 @@ pub async fn spawn_app(backend: Backend, opts: Opts) -> TestApp {
         vars.insert(k.to_string(), v);
     }
     let config = Config::from_map(&vars, false).expect("the test configuration is valid");
-    let application = Application::build(config).await.expect("the application builds");
+    let application = match opts.app {
+        Some(app) => app.build(config).await,
+        None => Application::build(config).await,
+    }
+    .expect("the application builds");
     let port = application.port();
     let services = application.services();
     // A future of its own rather than `shutdown_signal()`: no signal handlers in the test process

@@ -433,19 +433,39 @@ async fn a_script_jobs_result_is_its_output(b: Backend) {
     assert!(done["exit_code"].is_null() && done["error"].is_null(), "{done}");
     assert_eq!(done["attempts"], 1);
 
-    // A script that fails records why, and no result.
+    // A script's input is checked by its types when the job is stored: a 422 naming the
+    // field inside meta, and nothing stored.
+    let before = list(&app, &admin, "").await.count;
+    for (meta, field) in [
+        (json!({ "seconds": "soon" }), "seconds"),
+        (json!({}), "seconds"),
+        (json!({ "seconds": 1e9 }), "seconds"),
+    ] {
+        let body = json!({ "name": "bad nap", "type": "script", "command": "sleep", "meta": meta });
+        assert_422(
+            app.post("/jobs/", Some(&admin), &body).await,
+            &["body", "meta", field],
+        )
+        .await;
+    }
+    assert_eq!(list(&app, &admin, "").await.count, before, "nothing stored");
+
+    // A script that fails records why, and no result (the file exists, or the database is
+    // PostgreSQL).
     let bad = create(
         &app,
         &admin,
         json!({
-            "name": "bad nap", "type": "script", "command": "sleep",
-            "meta": { "seconds": "soon" }, "max_attempts": 1
+            "name": "bad copy", "type": "script", "command": "backup_sqlite",
+            "meta": { "path": "/" }, "max_attempts": 1
         }),
     )
     .await;
     let failed = wait_for_status(&app, &admin, id_of(&bad), "failed").await;
     assert!(
-        failed["error"].as_str().is_some_and(|e| e.contains("seconds")),
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("already exists") || e.contains("PostgreSQL")),
         "{failed}"
     );
     assert!(failed["result"].is_null(), "{failed}");

@@ -64,6 +64,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod csrf;
+mod framework;
 mod helpers;
 mod jobs_api;
 mod jobs_store;

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use vcore_domain::db::Db;
 use vcore_domain::jobs::runner::{QueueConfig, Runner, RunnerConfig};
 use vcore_domain::jobs::scripts::{Script, ScriptCtx, ScriptRegistry};
@@ -48,40 +47,40 @@ struct Probe {
 /// attempts have not yet been made.
 struct ProbeScript(Probe);
 
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct ProbeInput {
+    #[serde(default)]
+    hold_ms: u64,
+    #[serde(default)]
+    fail_first: u64,
+}
+
 impl Script for ProbeScript {
-    fn name(&self) -> &'static str {
-        "probe"
-    }
-    fn description(&self) -> &'static str {
-        "test probe"
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ScriptCtx,
-        input: serde_json::Value,
-    ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
-        Box::pin(async move {
-            let p = &self.0;
-            p.order.lock().unwrap().push(ctx.job_id);
-            let attempt = {
-                let mut a = p.attempts.lock().unwrap();
-                let n = a.entry(ctx.job_id).or_default();
-                *n += 1;
-                *n
-            };
-            {
-                let mut f = p.in_flight.lock().unwrap();
-                f.0 += 1;
-                f.1 = f.1.max(f.0);
-            }
-            let hold = input["hold_ms"].as_u64().unwrap_or(0);
-            tokio::time::sleep(Duration::from_millis(hold)).await;
-            p.in_flight.lock().unwrap().0 -= 1;
-            if u64::from(attempt) <= input["fail_first"].as_u64().unwrap_or(0) {
-                anyhow::bail!("planned failure {attempt}");
-            }
-            Ok(serde_json::json!({ "attempt": attempt }))
-        })
+    const NAME: &'static str = "probe";
+    const DESCRIPTION: &'static str = "test probe";
+    type Input = ProbeInput;
+    type Output = serde_json::Value;
+
+    async fn run(&self, ctx: &ScriptCtx, input: ProbeInput) -> anyhow::Result<serde_json::Value> {
+        let p = &self.0;
+        p.order.lock().unwrap().push(ctx.job_id);
+        let attempt = {
+            let mut a = p.attempts.lock().unwrap();
+            let n = a.entry(ctx.job_id).or_default();
+            *n += 1;
+            *n
+        };
+        {
+            let mut f = p.in_flight.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
+        tokio::time::sleep(Duration::from_millis(input.hold_ms)).await;
+        p.in_flight.lock().unwrap().0 -= 1;
+        if u64::from(attempt) <= input.fail_first {
+            anyhow::bail!("planned failure {attempt}");
+        }
+        Ok(serde_json::json!({ "attempt": attempt }))
     }
 }
 

@@ -58,9 +58,12 @@ async fn create(
     template: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Scheduler {
+    // Unowned schedulers' names are unique (they are the application's own, found by name).
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let trigger = Trigger::parse(trigger_type, every, cron, None).unwrap();
     let new = NewScheduler {
-        name: format!("{trigger_type} scheduler"),
+        name: format!("{trigger_type} scheduler {n}"),
         description: None,
         trigger_type: trigger_type.into(),
         repeat_every_seconds: every,

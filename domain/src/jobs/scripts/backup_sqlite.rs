@@ -7,67 +7,82 @@
 use anyhow::Context;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
-use futures_util::future::BoxFuture;
 
-use super::{Script, ScriptCtx};
+use super::{InputError, Script, ScriptCtx};
 use crate::db::Backend;
 
 pub struct BackupSqlite;
 
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct BackupInput {
+    /// The file to write (must not exist); default `<DATA_DIR>/backups/vcore-<UTC time>.db`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Afterwards, delete all but the newest `keep` `vcore-*.db` files of the backup
+    /// directory (1 to 10000).
+    #[serde(default)]
+    pub keep: Option<u64>,
+}
+
+#[derive(serde::Serialize)]
+pub struct BackedUp {
+    path: String,
+    bytes: u64,
+    deleted_old: usize,
+}
+
 impl Script for BackupSqlite {
-    fn name(&self) -> &'static str {
-        "backup_sqlite"
+    const NAME: &'static str = "backup_sqlite";
+    const DESCRIPTION: &'static str =
+        "Online copy of the SQLite database: {\"path\": file (optional), \"keep\": n newest (optional)}";
+    const SUPERUSER_ONLY: bool = true;
+    type Input = BackupInput;
+    type Output = BackedUp;
+
+    fn check(&self, input: &BackupInput) -> Result<(), InputError> {
+        if input
+            .path
+            .as_deref()
+            .is_some_and(|p| p.is_empty() || p.contains('\0'))
+        {
+            return Err(InputError::new("path", "expected a file path"));
+        }
+        if input.keep.is_some_and(|n| !(1..=10_000).contains(&n)) {
+            return Err(InputError::new("keep", "expected a whole number from 1 to 10000"));
+        }
+        Ok(())
     }
-    fn description(&self) -> &'static str {
-        "Online copy of the SQLite database: {\"path\": file (optional), \"keep\": n newest (optional)}"
-    }
-    fn superuser_only(&self) -> bool {
-        true
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ScriptCtx,
-        input: serde_json::Value,
-    ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
-        Box::pin(async move {
-            let Backend::Sqlite(pool) = ctx.db.backend() else {
-                anyhow::bail!(
-                    "the database is PostgreSQL: back it up with pg_dump or your provider's snapshots"
-                );
-            };
-            let path = match input.get("path") {
-                None | Some(serde_json::Value::Null) => {
-                    crate::config::create_private_dir(&ctx.backup_dir)?;
-                    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-                    ctx.backup_dir.join(format!("vcore-{stamp}.db"))
-                }
-                Some(serde_json::Value::String(p)) if !p.is_empty() && !p.contains('\0') => p.into(),
-                Some(_) => anyhow::bail!("input.path: expected a file path"),
-            };
-            let keep = match input.get("keep") {
-                None | Some(serde_json::Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .filter(|n| (1..=10_000).contains(n))
-                        .context("input.keep: expected a whole number from 1 to 10000")?
-                        as usize,
-                ),
-            };
-            if path.exists() {
-                anyhow::bail!("input.path: {} already exists", path.display());
+
+    async fn run(&self, ctx: &ScriptCtx, input: BackupInput) -> anyhow::Result<BackedUp> {
+        let Backend::Sqlite(pool) = ctx.db.backend() else {
+            anyhow::bail!("the database is PostgreSQL: back it up with pg_dump or your provider's snapshots");
+        };
+        let path: std::path::PathBuf = match input.path {
+            None => {
+                crate::config::create_private_dir(&ctx.backup_dir)?;
+                let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+                ctx.backup_dir.join(format!("vcore-{stamp}.db"))
             }
-            let target = path.to_str().context("input.path: not valid UTF-8")?.to_string();
-            diesel::sql_query("VACUUM INTO ?")
-                .bind::<Text, _>(&target)
-                .execute(&mut *pool.get().await?)
-                .await
-                .with_context(|| format!("backing up to {target}"))?;
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            let deleted = match keep {
-                Some(n) => prune_backups(&ctx.backup_dir, n)?,
-                None => 0,
-            };
-            Ok(serde_json::json!({ "path": target, "bytes": bytes, "deleted_old": deleted }))
+            Some(p) => p.into(),
+        };
+        if path.exists() {
+            anyhow::bail!("input.path: {} already exists", path.display());
+        }
+        let target = path.to_str().context("input.path: not valid UTF-8")?.to_string();
+        diesel::sql_query("VACUUM INTO ?")
+            .bind::<Text, _>(&target)
+            .execute(&mut *pool.get().await?)
+            .await
+            .with_context(|| format!("backing up to {target}"))?;
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let deleted_old = match input.keep {
+            Some(n) => prune_backups(&ctx.backup_dir, n as usize)?,
+            None => 0,
+        };
+        Ok(BackedUp {
+            path: target,
+            bytes,
+            deleted_old,
         })
     }
 }

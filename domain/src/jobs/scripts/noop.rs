@@ -1,23 +1,17 @@
 //! `noop`: does nothing and returns `null`. The benchmark's unit of work, and a smoke test.
 
-use futures_util::future::BoxFuture;
-
 use super::{Script, ScriptCtx};
 
 pub struct Noop;
 
 impl Script for Noop {
-    fn name(&self) -> &'static str {
-        "noop"
-    }
-    fn description(&self) -> &'static str {
-        "Does nothing; for tests and benchmarks"
-    }
-    fn run<'a>(
-        &'a self,
-        _: &'a ScriptCtx,
-        _: serde_json::Value,
-    ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
-        Box::pin(async { Ok(serde_json::Value::Null) })
+    const NAME: &'static str = "noop";
+    const DESCRIPTION: &'static str = "Does nothing; for tests and benchmarks";
+    /// Any input, ignored.
+    type Input = serde_json::Value;
+    type Output = ();
+
+    async fn run(&self, _: &ScriptCtx, _: serde_json::Value) -> anyhow::Result<()> {
+        Ok(())
     }
 }

@@ -3,35 +3,38 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-use futures_util::future::BoxFuture;
-
-use super::{Script, ScriptCtx};
+use super::{InputError, Script, ScriptCtx};
 
 pub struct Sleep;
 
+#[derive(serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct SleepInput {
+    /// How long to wait, from 0 to 86400.
+    pub seconds: f64,
+}
+
+#[derive(serde::Serialize)]
+pub struct Slept {
+    slept: f64,
+}
+
 impl Script for Sleep {
-    fn name(&self) -> &'static str {
-        "sleep"
+    const NAME: &'static str = "sleep";
+    const DESCRIPTION: &'static str = "Waits {\"seconds\": n}";
+    type Input = SleepInput;
+    type Output = Slept;
+
+    fn check(&self, input: &SleepInput) -> Result<(), InputError> {
+        match (0.0..=86_400.0).contains(&input.seconds) {
+            true => Ok(()),
+            false => Err(InputError::new("seconds", "expected a number from 0 to 86400")),
+        }
     }
-    fn description(&self) -> &'static str {
-        "Waits {\"seconds\": n}"
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ScriptCtx,
-        input: serde_json::Value,
-    ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
-        Box::pin(async move {
-            let secs = input
-                .get("seconds")
-                .and_then(serde_json::Value::as_f64)
-                .filter(|s| (0.0..=86_400.0).contains(s))
-                .context("input.seconds: expected a number from 0 to 86400")?;
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs_f64(secs)) => Ok(serde_json::json!({ "slept": secs })),
-                _ = ctx.cancel.cancelled() => anyhow::bail!("cancelled"),
-            }
-        })
+
+    async fn run(&self, ctx: &ScriptCtx, input: SleepInput) -> anyhow::Result<Slept> {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(input.seconds)) => Ok(Slept { slept: input.seconds }),
+            _ = ctx.cancel.cancelled() => anyhow::bail!("cancelled"),
+        }
     }
 }

@@ -1,0 +1,1 @@
+DROP INDEX job_schedulers_unowned_name;

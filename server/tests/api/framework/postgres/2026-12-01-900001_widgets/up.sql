@@ -1,0 +1,5 @@
+CREATE TABLE widgets (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE
+);
