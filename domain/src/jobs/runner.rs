@@ -802,6 +802,7 @@ async fn run_attempt(
             }
             let ctx = ScriptCtx {
                 job_id: job.id,
+                owner_id: job.owner_id,
                 db: inner.db.clone(),
                 cancel: cancel.child_token(),
                 log_dir: inner.cfg.log_dir.clone(),

@@ -29,6 +29,10 @@ use crate::db::Db;
 #[derive(Clone)]
 pub struct ScriptCtx {
     pub job_id: i64,
+    /// Whose job it is (`None`: the operator's CLI or an application's scheduler). A script
+    /// that reads users' data limits itself to the owner's, unless the owner is a superuser
+    /// or the script is superuser-only.
+    pub owner_id: Option<i64>,
     pub db: Db,
     /// Fires on kill, timeout or shutdown.
     pub cancel: CancellationToken,
