@@ -4,7 +4,9 @@
 // Build first (`target/xtask/release/vcore-xtask build`, as scripts/test.sh does), then `npm test`. Knobs: VCORE_BIN (the server binary,
 // default ../target/debug/vcore), E2E_PORT (3456; the SPA server and the SMTP server take
 // the next two ports), CHROMIUM (/usr/bin/chromium),
-// LEPTOS_SITE_ROOT (../target/site).
+// LEPTOS_SITE_ROOT (../target/site); for the example application (examples/notes, on the
+// port after the SMTP server) NOTES_BIN (../target/debug/notes) and NOTES_SITE_ROOT
+// (../target/site-notes).
 import { defineConfig } from '@playwright/test';
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,9 +21,10 @@ const baseURL = `http://127.0.0.1:${port}`;
 // the runner and again in each worker; only the runner (no TEST_WORKER_INDEX) starts the
 // server, so only it empties the dir. global-teardown.ts removes it after the run.
 const dataDir = path.join(tmpdir(), `vcore-e2e-${port}`);
+const notesDataDir = path.join(dataDir, 'notes');
 if (process.env.TEST_WORKER_INDEX === undefined) {
   rmSync(dataDir, { recursive: true, force: true });
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(notesDataDir, { recursive: true });
   process.env.VCORE_E2E_DATA_DIR = dataDir;
 }
 
@@ -34,6 +37,10 @@ const bin = path.resolve(__dirname, process.env.VCORE_BIN ?? '../target/debug/vc
 export const spaURL = `http://127.0.0.1:${port + 1}`;
 const spaDist = path.resolve(__dirname, process.env.SPA_DIST ?? '../target/spa');
 const siteRoot = path.resolve(__dirname, process.env.LEPTOS_SITE_ROOT ?? '../target/site');
+// The example application built on vcore (examples/notes), with its own site and database.
+export const notesURL = `http://127.0.0.1:${port + 3}`;
+const notesBin = path.resolve(__dirname, process.env.NOTES_BIN ?? '../target/debug/notes');
+const notesSite = path.resolve(__dirname, process.env.NOTES_SITE_ROOT ?? '../target/site-notes');
 
 export default defineConfig({
   testDir: 'tests',
@@ -91,6 +98,28 @@ export default defineConfig({
       SMTP_PORT: String(smtpPort),
       SMTP_TLS: 'false',
       EMAILS_FROM_EMAIL: 'robot@e2e.test',
+    },
+  }, {
+    command: `"${notesBin}" serve`,
+    url: `${notesURL}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      ...(process.env as Record<string, string>),
+      ENV_NAME: 'development',
+      SERVER_HOST: '127.0.0.1',
+      SERVER_PORT: String(port + 3),
+      BASE_URL: notesURL,
+      DATA_DIR: notesDataDir,
+      DB_URL: `sqlite://${path.join(notesDataDir, 'notes.db')}`,
+      FIRST_SUPERUSER_USERNAME: 'admin',
+      FIRST_SUPERUSER_EMAIL: 'admin@example.com',
+      FIRST_SUPERUSER_PASSWORD: 'e2e-admin-pass',
+      USERS_OPEN_REGISTRATION: 'false',
+      LEPTOS_SITE_ROOT: notesSite,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port + 3}`,
     },
   }, {
     command: `node smtp-sink.mjs ${smtpPort} "${mailDir}"`,

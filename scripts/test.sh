@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, unit and integration tests on SQLite and
 # PostgreSQL (a throwaway cluster started by the tests), the OpenAPI drift check, the
-# client-only Trunk build, and the browser tests in headless Chromium.
+# client-only Trunk build, and the browser tests in headless Chromium; the example
+# application built on vcore (examples/notes) is built and tested with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -37,9 +38,13 @@ fi
 step "build (server + hydrate WASM, by the build step in xtask/)"
 target/xtask/release/vcore-xtask build "${WASM_CARGO_ARGS[@]}"
 
-step "cargo test (unit + REST integration on SQLite and PostgreSQL)"
+step "build the example application (examples/notes: its server + hydrate WASM)"
+target/xtask/release/vcore-xtask build "${WASM_CARGO_ARGS[@]}" \
+  --frontend=notes-frontend --server=notes-server --bin=notes --site=target/site-notes
+
+step "cargo test (unit + REST integration on SQLite and PostgreSQL, the example's too)"
 # setup.sh installed PostgreSQL's binaries, so its test variants must run, not skip.
-VCORE_REQUIRE_POSTGRES=1 cargo test --locked --workspace --exclude vcore-frontend
+VCORE_REQUIRE_POSTGRES=1 cargo test --locked --workspace --exclude vcore-frontend --exclude notes-frontend
 cargo test --release --locked --manifest-path xtask/Cargo.toml --target-dir target/xtask
 
 step "trunk build (client-only SPA)"
@@ -47,6 +52,7 @@ step "trunk build (client-only SPA)"
 PATH="$PWD/target/xtask/bin:$PATH" CARGO_UNSTABLE_BUILD_STD="$TRUNK_STD" trunk build
 
 step "browser tests (Playwright + Chromium)"
-(cd end2end && VCORE_BIN="$PWD/../target/debug/vcore" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)
+(cd end2end && VCORE_BIN="$PWD/../target/debug/vcore" LEPTOS_SITE_ROOT="$PWD/../target/site" \
+  NOTES_BIN="$PWD/../target/debug/notes" NOTES_SITE_ROOT="$PWD/../target/site-notes" npx playwright test)
 
 step "all passed in $(( $(date +%s) - t0 )) s"

@@ -5,7 +5,7 @@
 //! ([`hydrate_with`]). Both must install the same one, or hydration would find other routes
 //! than the server rendered. See `docs/extending.md`.
 //!
-//! ```ignore
+//! ```text
 //! pub fn extension() -> vcore_app::ext::Extension {
 //!     Extension::new()
 //!         .page("/notes", || view! { <NotesPage /> }.into_any())

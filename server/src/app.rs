@@ -4,7 +4,7 @@
 //! with those parts. vcore's own binary is `App::new("vcore").main()`. See
 //! `docs/extending.md`.
 //!
-//! ```ignore
+//! ```text
 //! fn main() {
 //!     vcore_server::App::new("notes")
 //!         .migrations(notes_app::MIGRATIONS)

@@ -1,6 +1,9 @@
-//! `vcore-xtask build [--release] [--wasm-cargo-arg=ARG]…`: builds the site (hydrating WASM,
-//! its JS, the stylesheet, `public/`) into `target/site` and the `vcore` server binary. See
-//! the library's docs for the steps and why this exists beside cargo-leptos.
+//! `vcore-xtask build [--release] [--wasm-cargo-arg=ARG]… [--frontend=PKG --server=PKG
+//! --bin=NAME --site=DIR]`: builds the site (hydrating WASM, its JS, the stylesheet,
+//! `public/`) into `target/site` and the `vcore` server binary; or, with the last four, an
+//! application built on vcore (the example: `--frontend=notes-frontend --server=notes-server
+//! --bin=notes --site=target/site-notes`). See the library's docs for the steps and why this
+//! exists beside cargo-leptos.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -11,11 +14,20 @@ use vcore_xtask::{
     WASM_BINDGEN_VERSION,
 };
 
-const USAGE: &str = "usage: vcore-xtask build [--release] [--wasm-cargo-arg=ARG]...";
+const USAGE: &str = "usage: vcore-xtask build [--release] [--wasm-cargo-arg=ARG]... \
+                     [--frontend=PKG] [--server=PKG] [--bin=NAME] [--site=DIR]";
 
 struct Options {
     release: bool,
     wasm_cargo_args: Vec<String>,
+    /// The WASM crate (hydrate entry point).
+    frontend: String,
+    /// The server crate and its binary.
+    server: String,
+    bin: String,
+    /// Where the site goes, relative to the workspace (default `LEPTOS_SITE_ROOT` or
+    /// `target/site`).
+    site: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -28,12 +40,29 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut opts = Options {
         release: false,
         wasm_cargo_args: Vec::new(),
+        frontend: "vcore-frontend".into(),
+        server: "vcore-server".into(),
+        bin: "vcore".into(),
+        site: None,
     };
     for arg in rest {
+        let named = |prefix: &str| {
+            arg.strip_prefix(prefix)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         if arg == "--release" {
             opts.release = true;
         } else if let Some(a) = arg.strip_prefix("--wasm-cargo-arg=") {
             opts.wasm_cargo_args.push(a.to_string());
+        } else if let Some(v) = named("--frontend=") {
+            opts.frontend = v;
+        } else if let Some(v) = named("--server=") {
+            opts.server = v;
+        } else if let Some(v) = named("--bin=") {
+            opts.bin = v;
+        } else if let Some(v) = named("--site=") {
+            opts.site = Some(v);
         } else {
             bail!("unknown argument {arg:?}; {USAGE}");
         }
@@ -55,9 +84,9 @@ fn cargo() -> Command {
     c
 }
 
-fn server_build(root: &Path, release: bool) -> Command {
+fn server_build(root: &Path, opts: &Options, release: bool) -> Command {
     let mut c = cargo();
-    c.current_dir(root).args(["-p", "vcore-server", "--bin", "vcore"]);
+    c.current_dir(root).args(["-p", &opts.server, "--bin", &opts.bin]);
     if release {
         c.arg("--release");
     }
@@ -85,7 +114,10 @@ fn build(opts: &Options) -> Result<()> {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let site = root.join(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()));
+    let site = root.join(match &opts.site {
+        Some(dir) => dir.clone(),
+        None => std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()),
+    });
     let pkg = site.join("pkg");
 
     // In release the server compiles while the WASM does: `target/release` and
@@ -96,7 +128,7 @@ fn build(opts: &Options) -> Result<()> {
     if opts.release {
         println!("\x1b[1;34m[build]\x1b[0m server (release) started in the background");
         server = Some(
-            server_build(&root, true)
+            server_build(&root, opts, true)
                 .spawn()
                 .context("could not start cargo for the server")?,
         );
@@ -113,8 +145,8 @@ fn build(opts: &Options) -> Result<()> {
     }
     result?;
     if !opts.release {
-        let s = Step::start("server (cargo build -p vcore-server)");
-        run(&mut server_build(&root, false))?;
+        let s = Step::start(format!("server (cargo build -p {})", opts.server));
+        run(&mut server_build(&root, opts, false))?;
         s.done();
     }
     total.done();
@@ -123,11 +155,11 @@ fn build(opts: &Options) -> Result<()> {
 
 fn build_site(opts: &Options, root: &Path, target_dir: &Path, site: &Path, pkg: &Path) -> Result<()> {
     let profile = if opts.release { "wasm-release" } else { "debug" };
-    let s = Step::start(format!("WASM (vcore-frontend, hydrate, profile {profile})"));
+    let s = Step::start(format!("WASM ({}, hydrate, profile {profile})", opts.frontend));
     let mut c = cargo();
     c.current_dir(root).args([
         "-p",
-        "vcore-frontend",
+        &opts.frontend,
         "--lib",
         "--target",
         "wasm32-unknown-unknown",
@@ -151,7 +183,7 @@ fn build_site(opts: &Options, root: &Path, target_dir: &Path, site: &Path, pkg: 
     let input = target_dir
         .join("wasm32-unknown-unknown")
         .join(profile)
-        .join("vcore_frontend.wasm");
+        .join(format!("{}.wasm", opts.frontend.replace('-', "_")));
     let options = BindgenOptions {
         typescript: false,
         ..Default::default()
@@ -226,6 +258,33 @@ mod tests {
         assert!(o.release);
         assert_eq!(o.wasm_cargo_args, vec!["-Zbuild-std=std"]);
         assert!(!parse(&args(&["build"])).unwrap().release);
+    }
+
+    #[test]
+    fn builds_an_application_when_told_which() {
+        let o = parse(&args(&["build"])).unwrap();
+        assert_eq!(
+            (o.frontend.as_str(), o.server.as_str(), o.bin.as_str()),
+            ("vcore-frontend", "vcore-server", "vcore")
+        );
+        assert!(o.site.is_none());
+        let o = parse(&args(&[
+            "build",
+            "--frontend=notes-frontend",
+            "--server=notes-server",
+            "--bin=notes",
+            "--site=target/site-notes",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (o.frontend.as_str(), o.server.as_str(), o.bin.as_str()),
+            ("notes-frontend", "notes-server", "notes")
+        );
+        assert_eq!(o.site.as_deref(), Some("target/site-notes"));
+        assert!(
+            parse(&args(&["build", "--bin="])).is_err(),
+            "an empty value is refused"
+        );
     }
 
     #[test]

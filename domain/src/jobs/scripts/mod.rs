@@ -70,7 +70,7 @@ impl std::fmt::Display for InputError {
 
 /// A unit of work runnable by name, with a typed input and output.
 ///
-/// ```ignore
+/// ```text
 /// #[derive(serde::Deserialize, utoipa::ToSchema)]
 /// struct Input { seconds: f64 }
 ///
