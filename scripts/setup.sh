@@ -8,7 +8,7 @@
 #   scripts/setup.sh --dev      also cargo-leptos, for `cargo leptos watch` (not needed above)
 #
 # Every tool comes from a locked, known-good set of versions, built by a compiler chosen for
-# it (never "latest compatible" at install time); README "Building" says what comes from
+# it (never "latest compatible" at install time); docs/building.md says what comes from
 # where and why. WASM route: rustup's wasm32-unknown-unknown target when it can be had
 # (tried once, with a short timeout); otherwise Debian's rustc-web + std sources, building
 # std for wasm with -Zbuild-std. The decision is cached in target/.toolchain-route (delete

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the web app's budgets (README, "Web app budgets") on the release build:
+# Measures the web app's budgets (docs/benchmarks.md, "Web app budgets") on the release build:
 #   1. the size of what a browser downloads: WASM, JS glue, stylesheet (raw and gzip -9);
 #   2. the server-side render time of the dashboard and the jobs page, signed in, over
 #      loopback (sequential requests: the time one visitor waits for the HTML);
