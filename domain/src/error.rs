@@ -46,19 +46,11 @@ impl From<diesel::result::Error> for DomainError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => DomainError::NotFound("not found".into()),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                // Both SQLite ("UNIQUE constraint failed: users.email") and PostgreSQL
-                // ("users_email_key") mention the column; name it for the client.
-                let text = format!(
-                    "{} {}",
-                    info.message(),
-                    info.constraint_name().unwrap_or_default()
-                );
-                let field = ["email", "username"]
-                    .into_iter()
-                    .find(|f| text.contains(f))
-                    .unwrap_or("value");
-                DomainError::Conflict(format!("a user with this {field} already exists"))
+            // Each insert or update that can break a unique rule maps it where it happens,
+            // in words of its own (`users::user_conflict`, `store::unique_conflict`); this is
+            // the fallback for one that does not.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                DomainError::Conflict("an equal record already exists".into())
             }
             other => DomainError::Internal(anyhow::Error::new(other)),
         }

@@ -3,6 +3,7 @@
 //!
 //! A short tour:
 //! - [`config`]: settings from the environment and `.env`, generated secrets, validation.
+//! - [`files`]: private files (0600/0700) and random secrets.
 //! - [`db`]: the connection pool (SQLite or PostgreSQL behind one code path), migrations.
 //! - [`schema`]: the Diesel table definitions, shared by both backends.
 //! - [`validate`]: parsed input types (`Username`, `Email`, `Password`, …).
@@ -23,6 +24,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extend;
+pub mod files;
 pub mod jobs;
 pub mod notify;
 pub mod password;

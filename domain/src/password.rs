@@ -41,7 +41,7 @@ pub fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
         hasher()
-            .hash_password(crate::config::random_hex(16).as_bytes(), &salt)
+            .hash_password(crate::files::random_hex(16).as_bytes(), &salt)
             .map(|h| h.to_string())
             .unwrap_or_default()
     })

@@ -145,7 +145,8 @@ impl Services {
                 .values(&row)
                 .returning(User::as_returning())
                 .get_result(conn)
-                .await?
+                .await
+                .map_err(user_conflict)?
         });
         tracing::info!(user_id = user.id, username = %user.username, "user created");
         Ok(user)
@@ -319,7 +320,8 @@ impl Services {
                 .set(&row)
                 .returning(User::as_returning())
                 .get_result(conn)
-                .await?
+                .await
+                .map_err(user_conflict)?
         });
         if revoke {
             self.revoke_user_sessions(id).await?;
@@ -394,9 +396,9 @@ impl Services {
         let (password, written) = match &cfg.first_superuser_password {
             Some(p) => (p.clone(), None),
             None => {
-                let p = crate::config::random_hex(12);
+                let p = crate::files::random_hex(12);
                 let path = cfg.first_superuser_password_file();
-                crate::config::write_private(&path, &format!("{p}\n"))
+                crate::files::write_private(&path, &format!("{p}\n"))
                     .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
                 (p, Some(path))
             }
@@ -428,4 +430,27 @@ pub async fn find_user(db: &crate::db::Db, id: i64) -> DomainResult<Option<User>
             .await
             .optional()?
     }))
+}
+
+/// A unique username or email broken by an insert or update that raced the check before it
+/// (both SQLite's "UNIQUE constraint failed: users.email" and PostgreSQL's
+/// "users_email_key" name the column): the same 409 the check gives.
+fn user_conflict(e: diesel::result::Error) -> DomainError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            let text = format!(
+                "{} {}",
+                info.message(),
+                info.constraint_name().unwrap_or_default()
+            );
+            let field = if text.contains("username") {
+                "username"
+            } else {
+                "email"
+            };
+            DomainError::Conflict(format!("a user with this {field} already exists"))
+        }
+        e => e.into(),
+    }
 }

@@ -95,7 +95,7 @@ impl Db {
         let backend = if url.starts_with("sqlite://") {
             let path = sqlite_path(url).to_string();
             if let Some(dir) = std::path::Path::new(&path).parent() {
-                crate::config::create_private_dir(dir)?;
+                crate::files::create_private_dir(dir)?;
             }
             let mut cfg = ManagerConfig::<SqliteConn>::default();
             cfg.custom_setup = Box::new(|url: &str| {
@@ -172,7 +172,7 @@ impl Db {
             if !postgres {
                 let path = sqlite_path(&url).to_string();
                 if let Some(dir) = std::path::Path::new(&path).parent() {
-                    crate::config::create_private_dir(dir)?;
+                    crate::files::create_private_dir(dir)?;
                 }
                 let mut conn = SqliteConnection::establish(&path)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;

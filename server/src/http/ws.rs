@@ -247,7 +247,12 @@ async fn request(svc: &Services, me: &User, raw: &str, logs: &mut HashMap<i64, O
                     .or_insert_with(|| svc.relay.as_ref().map(|r| r.watch(job_id)));
                 text(json!({ "type": "subscribed", "job_id": job_id }))
             }
-            Err(e) => text(json!({ "type": "error", "job_id": job_id, "detail": e.to_string() })),
+            // As REST answers it: an internal error's cause is logged (once, by the
+            // conversion) and the client gets the generic message.
+            Err(e) => {
+                let detail = vcore_app::types::AppError::from(e).to_string();
+                text(json!({ "type": "error", "job_id": job_id, "detail": detail }))
+            }
         },
         Request::UnsubscribeLogs { job_id } => {
             logs.remove(&job_id);

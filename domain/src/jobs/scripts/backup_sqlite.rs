@@ -59,7 +59,7 @@ impl Script for BackupSqlite {
         };
         let path: std::path::PathBuf = match input.path {
             None => {
-                crate::config::create_private_dir(&ctx.backup_dir)?;
+                crate::files::create_private_dir(&ctx.backup_dir)?;
                 let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
                 ctx.backup_dir.join(format!("vcore-{stamp}.db"))
             }
