@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use vcore_domain::db::Db;
 use vcore_domain::jobs::{store, Job, JobKind, JobStatus, NewJob, Priority};
 
-use crate::helpers::Backend;
+use crate::helpers::{both_backends, Backend};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vcore");
 

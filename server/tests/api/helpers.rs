@@ -27,11 +27,7 @@ pub const ADMIN_PASSWORD: &str = "admin-test-password";
 /// The password of every user made by [`TestApp::create_user`].
 pub const USER_PASSWORD: &str = "user-test-password";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use vcore_testing::{both_backends, Backend};
 
 /// Per-test settings beyond the defaults.
 #[derive(Clone, Default)]
@@ -98,10 +94,7 @@ pub async fn spawn_app(backend: Backend, opts: Opts) -> TestApp {
         .prefix("vcore-test-")
         .tempdir()
         .expect("creating the test data dir");
-    let db_url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("test.db").display()),
-        Backend::Postgres => crate::pg::create_database().await,
-    };
+    let db_url = vcore_testing::database_url(backend, data_dir.path()).await;
     let mut vars: HashMap<String, String> = [
         ("DATA_DIR", data_dir.path().display().to_string()),
         ("DB_URL", db_url),
@@ -325,16 +318,7 @@ impl TestApp {
 
     /// Runs raw SQL on the app's own database (to break it on purpose).
     pub async fn execute_sql(&self, sql: &str) {
-        use diesel_async::SimpleAsyncConnection;
-        let db = &self.services.db;
-        let result: anyhow::Result<()> = async {
-            vcore_domain::with_conn!(db, |conn| {
-                conn.batch_execute(sql).await?;
-                Ok(())
-            })
-        }
-        .await;
-        result.unwrap_or_else(|e| panic!("executing {sql:?}: {e:#}"));
+        vcore_testing::execute_sql(&self.services.db, sql).await
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! A short tour:
 //! - [`helpers`]: `spawn_app`, the HTTP client helpers and the assertions every test uses.
-//! - [`pg`]: a throwaway PostgreSQL cluster (one per test process, one database per test).
+//! - `pg` (from `vcore-testing`): a throwaway PostgreSQL cluster (one per test process, one
+//!   database per test).
 //! - [`cli`]: the binary itself: --help, bad config, zero-config first start, SIGTERM.
 //! - [`crash`]: the job engine across SIGKILL, SIGSTOP (fencing) and SIGTERM of the binary.
 //! - [`cluster`]: many `serve`/`worker` processes on one PostgreSQL: hints, kills and stopped
@@ -14,10 +15,8 @@
 //! - [`authz`]: one table: every endpoint from every side (anonymous, owner, other user,
 //!   superuser).
 //! - [`validation`]: bad input gets a 422 naming the field and changes nothing; no 500s.
-//! - [`jobs_store`]: the job queue storage: claim order, starvation rule, fencing, retries.
 //! - [`ops`]: health, readiness, request ids, the OpenAPI document and the docs page.
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
-//! - [`runner`]: the job runner: order, concurrency, retries, timeout, kill, shutdown.
 //! - [`jobs_api`]: the jobs REST API: jobs end to end (exit code, log, result), ownership,
 //!   the authorisation table, validation, kill, retry and cancel, consumers, conflicts, filters.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
@@ -26,6 +25,10 @@
 //!   stand-in.
 //! - [`ws`]: the live job-queue WebSocket: refusals, per-user events, resume.
 //! - [`openapi`]: the committed `openapi.json` matches what the code serves.
+//! - [`framework`]: an application built with `vcore_server::App`: its migrations, REST
+//!   resource, script and scheduler, on both backends.
+//!
+//! The job store's and the runner's own tests need no HTTP: they are in `domain/tests`.
 //!
 //! Every behaviour test is written once as `async fn name(b: Backend)` and runs on both
 //! backends through [`both_backends!`]: `name_sqlite` and `name_postgres`. The PostgreSQL
@@ -35,28 +38,9 @@
 //! Run one group: `cargo test -p vcore-server --test api auth::`; one backend: `… sqlite`.
 //! Server logs: `TEST_LOG=debug cargo test … -- --nocapture`.
 
-/// Generates `#[tokio::test] fn <name>_sqlite()` and `<name>_postgres()` for each named
-/// `async fn name(b: Backend)` in the calling module.
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            paste::paste! {
-                #[tokio::test]
-                async fn [<$name _sqlite>]() {
-                    $name($crate::helpers::Backend::Sqlite).await;
-                }
-
-                #[tokio::test]
-                async fn [<$name _postgres>]() {
-                    if !$crate::pg::available_or_skip(concat!(module_path!(), "::", stringify!($name), "_postgres")) {
-                        return;
-                    }
-                    $name($crate::helpers::Backend::Postgres).await;
-                }
-            }
-        )+
-    };
-}
+// `both_backends!` and the PostgreSQL cluster come from vcore-testing (shared with the
+// domain's tests and the example application's).
+use vcore_testing::pg;
 
 mod auth;
 mod authz;
@@ -67,12 +51,9 @@ mod csrf;
 mod framework;
 mod helpers;
 mod jobs_api;
-mod jobs_store;
 mod notify;
 mod openapi;
 mod ops;
-mod pg;
-mod runner;
 mod schedulers;
 mod server_fns;
 mod users;

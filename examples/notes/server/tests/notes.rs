@@ -1,14 +1,20 @@
-//! The notes example, end to end over real HTTP on SQLite: its REST resource (from each
+//! The notes example, end to end over real HTTP on SQLite and PostgreSQL (vcore-testing's
+//! throwaway cluster): its REST resource (from each
 //! side: anonymous, the owner, another user), its place in the OpenAPI document, its script
 //! (input checked, output stored, limited to the job owner's notes), its scheduler, and its
-//! command line. vcore's own suite runs an application like it on PostgreSQL too
-//! (`server/tests/api/framework.rs`); the page and the tool are tested in a browser
+//! command line. The page and the tool are tested in a browser
 //! (`end2end/tests/example_notes.spec.ts`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use vcore_testing::{both_backends, Backend};
+
+both_backends!(
+    notes_over_rest_from_each_side,
+    the_digest_script_and_its_scheduler
+);
 
 struct Server {
     base: String,
@@ -18,14 +24,12 @@ struct Server {
 
 const ADMIN_PASSWORD: &str = "notes-admin-pass";
 
-async fn start() -> Server {
+async fn start(b: Backend) -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let db_url = vcore_testing::database_url(b, dir.path()).await;
     let vars: HashMap<String, String> = [
         ("DATA_DIR", dir.path().display().to_string()),
-        (
-            "DB_URL",
-            format!("sqlite://{}", dir.path().join("notes.db").display()),
-        ),
+        ("DB_URL", db_url),
         ("SERVER_HOST", "127.0.0.1".into()),
         ("SERVER_PORT", "0".into()),
         ("LOG_LEVEL", "warn".into()),
@@ -120,10 +124,9 @@ fn loc(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn notes_over_rest_from_each_side() {
+async fn notes_over_rest_from_each_side(b: Backend) {
     use reqwest::Method;
-    let s = start().await;
+    let s = start(b).await;
     let admin = s.login("admin", ADMIN_PASSWORD).await;
     let alice = s.user(&admin, "alice").await;
     let bob = s.user(&admin, "bob").await;
@@ -233,10 +236,9 @@ async fn notes_over_rest_from_each_side() {
     );
 }
 
-#[tokio::test]
-async fn the_digest_script_and_its_scheduler() {
+async fn the_digest_script_and_its_scheduler(b: Backend) {
     use reqwest::Method;
-    let s = start().await;
+    let s = start(b).await;
     let admin = s.login("admin", ADMIN_PASSWORD).await;
     let alice = s.user(&admin, "alice").await;
     let bob = s.user(&admin, "bob").await;

@@ -9,16 +9,7 @@ use vcore_domain::jobs::store::{self, Claim, Finished, Outcome, STARVATION_EVERY
 use vcore_domain::jobs::{Job, JobInput, JobStatus, NewJob, Priority};
 use vcore_domain::DomainError;
 
-use crate::helpers::*;
-
-/// These tests drive the storage (or their own runner) directly: the app's runner must not
-/// claim their jobs.
-fn no_runner() -> Opts {
-    Opts {
-        env: vec![("JOB_RUNNER", "false".into())],
-        ..Default::default()
-    }
-}
+use vcore_testing::{both_backends, Backend, TestDb};
 
 both_backends!(
     claims_follow_priority_then_fifo,
@@ -81,8 +72,8 @@ fn done() -> Outcome {
 }
 
 async fn claims_follow_priority_then_fifo(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     for (name, p) in [
         ("n1", "normal"),
         ("h1", "high"),
@@ -112,8 +103,8 @@ async fn claims_follow_priority_then_fifo(b: Backend) {
 }
 
 async fn a_lowest_priority_job_runs_under_a_constant_stream_of_higher_work(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     // A backlog of high-priority work, then the low job, then a new highest job per claim.
     for i in 0..20 {
         insert(db, &format!("backlog{i}"), "high").await;
@@ -142,8 +133,8 @@ async fn a_lowest_priority_job_runs_under_a_constant_stream_of_higher_work(b: Ba
 }
 
 async fn unique_keys_block_duplicates_while_live(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let mut keyed = job("nightly", "normal");
     keyed.unique_key = Some("report:2026-11-24".into());
     let first = store::insert(db, &keyed).await.unwrap();
@@ -167,8 +158,8 @@ async fn unique_keys_block_duplicates_while_live(b: Backend) {
 }
 
 async fn delayed_jobs_wait_for_run_at(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let mut later = job("later", "highest");
     let when = Utc::now() + Duration::hours(1);
     later.run_at = Some(when);
@@ -187,7 +178,7 @@ async fn delayed_jobs_wait_for_run_at(b: Backend) {
         .expect("the promoter knows when to wake");
     assert!((due - when.naive_utc()).num_milliseconds().abs() < 1000);
 
-    app.execute_sql(&format!(
+    t.execute_sql(&format!(
         "UPDATE jobs SET run_at = '2000-01-01 00:00:00' WHERE id = {}",
         later.id
     ))
@@ -202,8 +193,8 @@ async fn delayed_jobs_wait_for_run_at(b: Backend) {
 }
 
 async fn failed_attempts_retry_until_max_attempts(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let mut j = job("flaky", "normal");
     j.max_attempts = 2;
     let j = store::insert(db, &j).await.unwrap();
@@ -230,7 +221,7 @@ async fn failed_attempts_retry_until_max_attempts(b: Backend) {
     );
     assert!(claim(db, 1, false).await.is_empty(), "not before run_at");
 
-    app.execute_sql(&format!(
+    t.execute_sql(&format!(
         "UPDATE jobs SET run_at = '2000-01-01 00:00:00' WHERE id = {}",
         j.id
     ))
@@ -248,8 +239,8 @@ async fn failed_attempts_retry_until_max_attempts(b: Backend) {
 }
 
 async fn an_expired_lease_is_rescued_and_its_old_worker_is_fenced_off(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let j = insert(db, "long", "normal").await;
     let held = claim(db, 1, false).await.remove(0);
     assert!(
@@ -259,7 +250,7 @@ async fn an_expired_lease_is_rescued_and_its_old_worker_is_fenced_off(b: Backend
     assert_eq!(store::heartbeat(db, "w1", lease()).await.unwrap().len(), 1);
 
     // The worker stops renewing (crash, hang): its lease runs out.
-    app.execute_sql(&format!(
+    t.execute_sql(&format!(
         "UPDATE jobs SET lease_expires_at = '2000-01-01 00:00:00' WHERE id = {}",
         j.id
     ))
@@ -300,7 +291,7 @@ async fn an_expired_lease_is_rescued_and_its_old_worker_is_fenced_off(b: Backend
     once.max_attempts = 1;
     let once = store::insert(db, &once).await.unwrap();
     claim(db, 1, false).await;
-    app.execute_sql(&format!(
+    t.execute_sql(&format!(
         "UPDATE jobs SET lease_expires_at = '2000-01-01 00:00:00' WHERE id = {}",
         once.id
     ))
@@ -313,8 +304,8 @@ async fn an_expired_lease_is_rescued_and_its_old_worker_is_fenced_off(b: Backend
 }
 
 async fn graceful_release_requeues_without_counting_the_attempt(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     insert(db, "a", "normal").await;
     insert(db, "b", "normal").await;
     let held = claim(db, 2, false).await;
@@ -332,8 +323,8 @@ async fn graceful_release_requeues_without_counting_the_attempt(b: Backend) {
 }
 
 async fn concurrent_claimers_never_share_a_job(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = app.services.db.clone();
+    let t = TestDb::new(b, &[]).await;
+    let db = t.db.clone();
     const N: usize = 300;
     for i in 0..N {
         insert(&db, &format!("j{i}"), Priority::ALL[i % 5].as_str()).await;

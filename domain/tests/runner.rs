@@ -11,16 +11,7 @@ use vcore_domain::jobs::runner::{QueueConfig, Runner, RunnerConfig};
 use vcore_domain::jobs::scripts::{Script, ScriptCtx, ScriptRegistry};
 use vcore_domain::jobs::{store, Job, JobInput, JobStatus, NewJob};
 
-use crate::helpers::*;
-
-/// These tests drive the storage (or their own runner) directly: the app's runner must not
-/// claim their jobs.
-fn no_runner() -> Opts {
-    Opts {
-        env: vec![("JOB_RUNNER", "false".into())],
-        ..Default::default()
-    }
-}
+use vcore_testing::{both_backends, Backend, TestDb};
 
 both_backends!(
     jobs_run_in_priority_order_then_fifo,
@@ -152,8 +143,8 @@ async fn ended(db: &Db, id: i64) -> Job {
 }
 
 async fn jobs_run_in_priority_order_then_fifo(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::default();
     let runner = start(db, config(dir.path(), 1), &probe);
@@ -184,8 +175,8 @@ async fn jobs_run_in_priority_order_then_fifo(b: Backend) {
 }
 
 async fn each_queue_runs_at_most_its_concurrency(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::default();
     let runner = start(db, config(dir.path(), 3), &probe);
@@ -212,8 +203,8 @@ async fn each_queue_runs_at_most_its_concurrency(b: Backend) {
 }
 
 async fn failures_retry_with_backoff_until_max_attempts(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::default();
     let runner = start(db, config(dir.path(), 2), &probe);
@@ -234,8 +225,8 @@ async fn failures_retry_with_backoff_until_max_attempts(b: Backend) {
 }
 
 async fn a_job_over_its_timeout_fails(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 2), &Probe::default());
     let mut slow = input("script", "sleep", serde_json::json!({ "seconds": 30 }));
@@ -253,8 +244,8 @@ async fn a_job_over_its_timeout_fails(b: Backend) {
 }
 
 async fn a_killed_job_ends_cancelled(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 2), &Probe::default());
     let long = enqueue(
@@ -282,8 +273,8 @@ async fn a_killed_job_ends_cancelled(b: Backend) {
 }
 
 async fn graceful_shutdown_hands_unfinished_jobs_back(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 2);
     let hub = cfg.hub.clone();
@@ -341,8 +332,8 @@ async fn output_of(db: &Db, log_dir: &std::path::Path, id: i64) -> Option<String
 }
 
 async fn command_jobs_record_exit_code_and_output(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 2), &Probe::default());
     let mut lines = runner.subscribe_lines();
@@ -410,8 +401,8 @@ async fn hook_server() -> String {
 }
 
 async fn api_post_jobs_record_the_answer_and_fail_on_errors(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 3), &Probe::default());
     let base = hook_server().await;
@@ -453,8 +444,8 @@ async fn api_post_jobs_record_the_answer_and_fail_on_errors(b: Backend) {
 }
 
 async fn retention_deletes_old_finished_jobs_and_their_logs(b: Backend) {
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1);
     cfg.retention = None;
@@ -488,7 +479,7 @@ async fn retention_deletes_old_finished_jobs_and_their_logs(b: Backend) {
             "every job left a log"
         );
     }
-    app.execute_sql(&format!(
+    t.execute_sql(&format!(
         "UPDATE jobs SET finished_at = '2000-01-01 00:00:00' WHERE id IN ({}, {})",
         ids[0], live.id
     ))
@@ -523,14 +514,16 @@ async fn retention_deletes_old_finished_jobs_and_their_logs(b: Backend) {
 }
 
 async fn superuser_scripts_do_not_run_for_regular_owners(b: Backend) {
-    // A web-only node stores jobs without knowing the registry; the runner checks again.
-    let app = spawn_app(b, no_runner()).await;
-    let db = &app.services.db;
-    let alice = app.create_and_login("alice").await;
+    // Jobs stored straight into the queue (or before a script became superuser-only) are
+    // checked again by the runner, against the owner's rights at run time.
+    let t = TestDb::new(b, &[]).await;
+    let db = &t.db;
+    let alice = user(&t, "alice", false).await;
+    let admin = user(&t, "admin", true).await;
     let dir = tempfile::tempdir().unwrap();
     let runner = start(db, config(dir.path(), 1), &Probe::default());
     let mut jobs = Vec::new();
-    for owner in [Some(alice.id), Some(app.admin_id().await), None] {
+    for owner in [Some(alice), Some(admin), None] {
         let mut new = NewJob::parse(
             input("script", "prune_jobs", serde_json::json!({})),
             &runner.queue_names(),
@@ -558,4 +551,25 @@ async fn superuser_scripts_do_not_run_for_regular_owners(b: Backend) {
     assert_eq!(ended_as[1].0, JobStatus::Done, "a superuser's: {ended_as:?}");
     assert_eq!(ended_as[2].0, JobStatus::Done, "the operator's: {ended_as:?}");
     runner.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A user made through the domain's users service; returns the id.
+async fn user(t: &TestDb, name: &str, superuser: bool) -> i64 {
+    let vars = [
+        ("DATA_DIR".to_string(), t.dir.path().display().to_string()),
+        ("DB_URL".to_string(), t.url.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let config = vcore_domain::Config::from_map(&vars, false).expect("a valid configuration");
+    let svc = vcore_domain::Services::new(config, t.db.clone(), Default::default());
+    let new = vcore_domain::users::NewUser {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        password: "long-enough-pass".into(),
+        full_name: None,
+        is_active: true,
+        is_superuser: superuser,
+    };
+    svc.create_user(None, new).await.expect("creating a user").id
 }
