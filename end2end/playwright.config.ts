@@ -3,9 +3,9 @@
 //
 // Build first (`target/xtask/release/vcore-xtask build`, as scripts/test.sh does), then `npm test`. Knobs: VCORE_BIN (the server binary,
 // default ../target/debug/vcore), E2E_PORT (3456; the SPA server and the SMTP server take
-// the next two ports), CHROMIUM (/usr/bin/chromium),
-// LEPTOS_SITE_ROOT (../target/site); for the example application (examples/notes, on the
-// port after the SMTP server) NOTES_BIN (../target/debug/notes) and NOTES_SITE_ROOT
+// the next two ports, pwa.spec.ts's own server the third, the example application
+// (examples/notes) the fourth), CHROMIUM (/usr/bin/chromium), LEPTOS_SITE_ROOT
+// (../target/site); for the example, NOTES_BIN (../target/debug/notes) and NOTES_SITE_ROOT
 // (../target/site-notes).
 import { defineConfig } from '@playwright/test';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -38,9 +38,39 @@ export const spaURL = `http://127.0.0.1:${port + 1}`;
 const spaDist = path.resolve(__dirname, process.env.SPA_DIST ?? '../target/spa');
 const siteRoot = path.resolve(__dirname, process.env.LEPTOS_SITE_ROOT ?? '../target/site');
 // The example application built on vcore (examples/notes), with its own site and database.
-export const notesURL = `http://127.0.0.1:${port + 3}`;
+export const notesURL = `http://127.0.0.1:${port + 4}`;
 const notesBin = path.resolve(__dirname, process.env.NOTES_BIN ?? '../target/debug/notes');
 const notesSite = path.resolve(__dirname, process.env.NOTES_SITE_ROOT ?? '../target/site-notes');
+
+/** A vcore server (vcore's own binary, or an application's built on it) on `port`, with a
+ * fresh SQLite database in `dir` and the superuser `admin`; `extra` variables last. */
+function appServer(binary: string, port: number, dir: string, db: string, site: string, extra: Record<string, string>) {
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    command: `"${binary}" serve`,
+    url: `${url}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe' as const,
+    stderr: 'pipe' as const,
+    env: {
+      ...(process.env as Record<string, string>),
+      ENV_NAME: 'development',
+      SERVER_HOST: '127.0.0.1',
+      SERVER_PORT: String(port),
+      BASE_URL: url,
+      DATA_DIR: dir,
+      DB_URL: `sqlite://${path.join(dir, db)}`,
+      FIRST_SUPERUSER_USERNAME: 'admin',
+      FIRST_SUPERUSER_EMAIL: 'admin@example.com',
+      FIRST_SUPERUSER_PASSWORD: 'e2e-admin-pass',
+      USERS_OPEN_REGISTRATION: 'false',
+      LEPTOS_SITE_ROOT: site,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      ...extra,
+    },
+  };
+}
 
 export default defineConfig({
   testDir: 'tests',
@@ -70,27 +100,8 @@ export default defineConfig({
       ],
     },
   },
-  webServer: [{
-    command: `"${bin}" serve`,
-    url: `${baseURL}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    env: {
-      ...(process.env as Record<string, string>),
-      ENV_NAME: 'development',
-      SERVER_HOST: '127.0.0.1',
-      SERVER_PORT: String(port),
-      BASE_URL: baseURL,
-      DATA_DIR: dataDir,
-      DB_URL: `sqlite://${path.join(dataDir, 'vcore.db')}`,
-      FIRST_SUPERUSER_USERNAME: 'admin',
-      FIRST_SUPERUSER_EMAIL: 'admin@example.com',
-      FIRST_SUPERUSER_PASSWORD: 'e2e-admin-pass',
-      USERS_OPEN_REGISTRATION: 'false',
-      LEPTOS_SITE_ROOT: siteRoot,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+  webServer: [
+    appServer(bin, port, dataDir, 'vcore.db', siteRoot, {
       // The SPA is served from another origin (like `trunk serve`); its writes are trusted.
       TRUSTED_ORIGINS: spaURL,
       // Email goes to the SMTP server below (plain text: it is on this host).
@@ -98,38 +109,19 @@ export default defineConfig({
       SMTP_PORT: String(smtpPort),
       SMTP_TLS: 'false',
       EMAILS_FROM_EMAIL: 'robot@e2e.test',
+    }),
+    appServer(notesBin, port + 4, notesDataDir, 'notes.db', notesSite, {}),
+    {
+      command: `node smtp-sink.mjs ${smtpPort} "${mailDir}"`,
+      port: smtpPort,
+      reuseExistingServer: false,
+      timeout: 30_000,
     },
-  }, {
-    command: `"${notesBin}" serve`,
-    url: `${notesURL}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    env: {
-      ...(process.env as Record<string, string>),
-      ENV_NAME: 'development',
-      SERVER_HOST: '127.0.0.1',
-      SERVER_PORT: String(port + 3),
-      BASE_URL: notesURL,
-      DATA_DIR: notesDataDir,
-      DB_URL: `sqlite://${path.join(notesDataDir, 'notes.db')}`,
-      FIRST_SUPERUSER_USERNAME: 'admin',
-      FIRST_SUPERUSER_EMAIL: 'admin@example.com',
-      FIRST_SUPERUSER_PASSWORD: 'e2e-admin-pass',
-      USERS_OPEN_REGISTRATION: 'false',
-      LEPTOS_SITE_ROOT: notesSite,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port + 3}`,
+    {
+      command: `node spa-server.mjs ${port + 1} "${spaDist}" ${baseURL}`,
+      url: `${spaURL}/index.html`,
+      reuseExistingServer: false,
+      timeout: 30_000,
     },
-  }, {
-    command: `node smtp-sink.mjs ${smtpPort} "${mailDir}"`,
-    port: smtpPort,
-    reuseExistingServer: false,
-    timeout: 30_000,
-  }, {
-    command: `node spa-server.mjs ${port + 1} "${spaDist}" ${baseURL}`,
-    url: `${spaURL}/index.html`,
-    reuseExistingServer: false,
-    timeout: 30_000,
-  }],
+  ],
 });
