@@ -51,6 +51,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Only rustup's proxies from ~/.cargo/bin: tools installed there earlier must not be found.
+# (Read from the real HOME before the run's HOME replaces it, below.)
 mkdir -p "$work/bin" "$work/cargo-home" "$work/tmp"
 # TMPDIR works like /tmp: the PostgreSQL test clusters run as the `postgres` user under it.
 chmod 755 "$work" && chmod 1777 "$work/tmp"
@@ -58,7 +59,12 @@ for t in cargo rustc rustup rustdoc rustfmt cargo-fmt cargo-clippy clippy-driver
   [ -e "$HOME/.cargo/bin/$t" ] && ln -s "$HOME/.cargo/bin/$t" "$work/bin/$t"
 done
 fresh_path="$work/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-run_env=(env -i HOME="$HOME" USER="${USER:-root}" LANG=C.UTF-8 TERM="${TERM:-dumb}"
+# A new HOME too: scripts/env.sh puts ~/.cargo/bin on PATH (where rustup's proxies live on a
+# laptop), which here would find the tools this machine installed there before (Trunk was,
+# and a check once passed without installing it). Its ~/.cargo/bin holds the proxies only.
+mkdir -p "$work/home/.cargo"
+ln -s "$work/bin" "$work/home/.cargo/bin"
+run_env=(env -i HOME="$work/home" USER="${USER:-root}" LANG=C.UTF-8 TERM="${TERM:-dumb}"
   PATH="$fresh_path" CARGO_HOME="$work/cargo-home" TMPDIR="$work/tmp"
   RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" npm_config_cache="$work/npm-cache" SERVER_PORT="$port")
 
