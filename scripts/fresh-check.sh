@@ -5,8 +5,8 @@
 #
 # It clones this repository's committed HEAD into a temporary directory and runs, there,
 # with empty tool locations (a new CARGO_HOME, so no installed tool and no crate cache; a new
-# target/; a PATH that keeps rustup's toolchain proxies and the system's directories, not
-# what `cargo install` put in ~/.cargo/bin):
+# target/; a new HOME; a PATH that keeps rustup's toolchain proxies and the system's
+# directories, not what `cargo install` put in ~/.cargo/bin):
 #   1. scripts/start.sh, until /healthz answers; then it checks the first page, the sign-in
 #      line and the compressed bundle, and stops the server;
 #   2. scripts/test.sh (unless --no-test; with --no-start it is the first command, so its time

@@ -139,10 +139,12 @@ struct Typed<S: Script> {
 }
 
 impl<S: Script> Typed<S> {
-    fn parse(&self, input: &serde_json::Value) -> Result<S::Input, InputError> {
+    /// `input` (taken: an attempt owns its copy, so nothing is cloned on the run path)
+    /// deserialised and checked.
+    fn parse(&self, input: serde_json::Value) -> Result<S::Input, InputError> {
         let input = match input {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
-            other => other.clone(),
+            other => other,
         };
         let parsed = parse_input::<S::Input>(input)?;
         self.script.check(&parsed)?;
@@ -179,7 +181,7 @@ impl<S: Script> AnyScript for Typed<S> {
     }
 
     fn check(&self, input: &serde_json::Value) -> Result<(), InputError> {
-        self.parse(input).map(|_| ())
+        self.parse(input.clone()).map(|_| ())
     }
 
     fn run<'a>(
@@ -188,7 +190,7 @@ impl<S: Script> AnyScript for Typed<S> {
         input: serde_json::Value,
     ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
         Box::pin(async move {
-            let input = self.parse(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let input = self.parse(input).map_err(|e| anyhow::anyhow!("{e}"))?;
             let output = self.script.run(ctx, input).await?;
             Ok(serde_json::to_value(output)?)
         })
