@@ -24,11 +24,13 @@ use crate::tools::Tool;
 
 /// A page of the application, shown inside vcore's shell (header, navigation, the signed-in
 /// user; visitors without a session are sent to sign in).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Page {
     /// `/notes`, or with parameters `/notes/:id` (read with `use_params_map`).
     pub path: &'static str,
     pub view: fn() -> AnyView,
+    /// `path`, parsed once when the page is added (the route table is built on every render).
+    matcher: ExtPath,
 }
 
 /// An entry of the main navigation, after vcore's own.
@@ -60,8 +62,8 @@ impl Extension {
     /// When `path` does not start with `/` or has an empty segment: a programming error,
     /// found the first time the application starts.
     pub fn page(mut self, path: &'static str, view: fn() -> AnyView) -> Self {
-        parse_path(path);
-        self.pages.push(Page { path, view });
+        let matcher = parse_path(path);
+        self.pages.push(Page { path, view, matcher });
         self
     }
 
@@ -93,10 +95,6 @@ impl Extension {
 
     pub fn nav_items(&self) -> &[NavItem] {
         &self.nav
-    }
-
-    pub fn pages(&self) -> &[Page] {
-        &self.pages
     }
 }
 
@@ -194,8 +192,7 @@ pub(crate) fn routes() -> ExtRoutes {
         .pages
         .iter()
         .map(|p| {
-            leptos_router::NestedRoute::new(parse_path(p.path), p.view)
-                .ssr_mode(leptos_router::SsrMode::Async)
+            leptos_router::NestedRoute::new(p.matcher.clone(), p.view).ssr_mode(leptos_router::SsrMode::Async)
         })
         .collect();
     ExtRoutes(routes.into())

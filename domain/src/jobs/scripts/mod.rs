@@ -246,13 +246,6 @@ impl ScriptRegistry {
         self.scripts.insert(S::NAME, Arc::new(Typed { script, info }));
     }
 
-    /// Adds every script of `other` (replacing those of the same name).
-    pub fn extend(&mut self, other: &ScriptRegistry) {
-        for (name, s) in &other.scripts {
-            self.scripts.insert(name, s.clone());
-        }
-    }
-
     pub fn get(&self, name: &str) -> Option<Arc<dyn AnyScript>> {
         self.scripts.get(name).cloned()
     }
