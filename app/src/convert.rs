@@ -38,6 +38,7 @@ impl From<&User> for UserPublic {
             full_name: u.full_name.clone(),
             is_active: u.is_active,
             is_superuser: u.is_superuser,
+            role: UserRole::from_name(&u.role),
             created_at: rfc3339(&u.created_at),
             updated_at: rfc3339(&u.updated_at),
         }
@@ -59,6 +60,7 @@ impl From<UserCreate> for NewUser {
             full_name: c.full_name,
             is_active: c.is_active,
             is_superuser: c.is_superuser,
+            role: c.role.map(|r| r.as_str().into()),
         }
     }
 }
@@ -72,6 +74,7 @@ impl From<UserUpdate> for UserChanges {
             full_name: u.full_name,
             is_active: u.is_active,
             is_superuser: u.is_superuser,
+            role: u.role.map(|r| r.as_str().into()),
         }
     }
 }
@@ -363,5 +366,45 @@ pub fn scripts_page(svc: &vcore_domain::Services) -> ScriptsPage {
     ScriptsPage {
         count: data.len() as i64,
         data,
+    }
+}
+
+impl From<&vcore_domain::api_keys::ApiKey> for ApiKeyPublic {
+    fn from(k: &vcore_domain::api_keys::ApiKey) -> Self {
+        ApiKeyPublic {
+            id: k.id,
+            user_id: k.user_id,
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            scopes: k
+                .scopes
+                .iter()
+                .filter_map(|s| ApiScope::from_name(s.as_str()))
+                .collect(),
+            created_at: rfc3339(&k.created_at),
+            expires_at: k.expires_at.as_ref().map(rfc3339),
+            last_used_at: k.last_used_at.as_ref().map(rfc3339),
+            last_used_ip: k.last_used_ip.clone(),
+            revoked_at: k.revoked_at.as_ref().map(rfc3339),
+        }
+    }
+}
+
+impl From<ApiKeyCreate> for vcore_domain::api_keys::NewApiKey {
+    fn from(c: ApiKeyCreate) -> Self {
+        vcore_domain::api_keys::NewApiKey {
+            name: c.name,
+            scopes: c.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            expires_in_days: c.expires_in_days,
+            user_id: c.user_id,
+        }
+    }
+}
+
+/// A page of keys as clients see it.
+pub fn api_keys_page(keys: &[vcore_domain::api_keys::ApiKey]) -> ApiKeysPage {
+    ApiKeysPage {
+        data: keys.iter().map(ApiKeyPublic::from).collect(),
+        count: keys.len() as i64,
     }
 }

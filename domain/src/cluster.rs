@@ -667,11 +667,12 @@ impl crate::Services {
         }
     }
 
-    /// The live nodes (superusers only).
-    pub async fn list_nodes(&self, actor: &crate::users::User) -> DomainResult<Vec<Node>> {
-        if !actor.is_superuser {
+    /// The live nodes (superusers, operators and viewers; a key needs `jobs:read`).
+    pub async fn list_nodes(&self, actor: &crate::access::Actor) -> DomainResult<Vec<Node>> {
+        actor.need(crate::access::Scope::JobsRead)?;
+        if !actor.reads_all() {
             return Err(crate::DomainError::Forbidden(
-                "Only superusers may see the nodes".into(),
+                "Only superusers, operators and viewers may see the nodes".into(),
             ));
         }
         self.list_nodes_as_operator().await

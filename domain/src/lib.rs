@@ -10,6 +10,8 @@
 //! - [`password`]: Argon2id hashing, always off the async executor.
 //! - [`tokens`]: JWT access/refresh encoding and checking.
 //! - [`jobs`]: the job model and state machine, and (in `jobs::store`) all queue SQL.
+//! - [`access`]: who is acting ([`access::Actor`]: a user's role, narrowed by a key's scopes).
+//! - [`api_keys`]: API keys (created, listed, revoked, authenticated).
 //! - [`users`]: the users service (create, list, update, delete, first superuser).
 //! - [`notify`]: email (SMTP) and Telegram notifications, sent in the background with retries.
 //! - [`recovery`]: password recovery by emailed, single-use tokens.
@@ -19,6 +21,8 @@
 //! - [`extend`]: what an application built on vcore adds (scripts, migrations, schedulers).
 //! - [`error`]: [`DomainError`], the one error type of this layer.
 
+pub mod access;
+pub mod api_keys;
 pub mod cluster;
 pub mod config;
 pub mod db;

@@ -14,8 +14,29 @@ diesel::table! {
         is_superuser -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// superuser, operator, user or viewer (`access::Role`); `is_superuser` mirrors it.
+        role -> Text,
     }
 }
+
+diesel::table! {
+    /// API keys (`api_keys`): the visible prefix, the SHA-256 of the whole key, its scopes.
+    api_keys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(api_keys -> users (user_id));
 
 diesel::table! {
     /// One signed-in device: a refresh-token family. Revoking it ends that session's
@@ -104,6 +125,7 @@ diesel::joinable!(job_schedulers -> users (owner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    api_keys,
     sessions,
     refresh_tokens,
     jobs,

@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::access::Actor;
 use crate::error::{DomainError, DomainResult};
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::tokens::{Claims, TokenType};
@@ -223,13 +224,18 @@ impl Services {
         }
     }
 
-    /// The user an access token belongs to, if the token is valid and its session live.
-    pub async fn authenticate(&self, access_token: &str) -> DomainResult<User> {
+    /// Who a bearer credential stands for: a session's access token (valid, its session
+    /// live) or an API key (`vk_…`, see [`crate::api_keys`]). `client` is recorded as a
+    /// key's last use.
+    pub async fn authenticate(&self, token: &str, client: &ClientInfo) -> DomainResult<Actor> {
+        if crate::api_keys::looks_like_key(token) {
+            return self.authenticate_key(token, client).await;
+        }
         let claims = self
             .keys
-            .check(TokenType::Access, access_token)
+            .check(TokenType::Access, token)
             .ok_or_else(invalid_token)?;
-        self.session_user(&claims).await
+        Ok(Actor::session(self.session_user(&claims).await?))
     }
 
     /// Ends the session that an access or refresh token belongs to.

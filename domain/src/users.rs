@@ -1,16 +1,19 @@
 //! The users service: who may see, create, change and delete accounts, and how.
 //!
-//! Rules (S3): a superuser may do anything; a regular user may read and update only their
-//! own account and never their own `is_active`/`is_superuser`; only a superuser deletes,
-//! and never themselves. The last active superuser cannot be demoted, deactivated or
-//! deleted, so an installation can always be administered.
+//! Rules (S3): a superuser may do anything; everyone else (operator, user, viewer) may read
+//! and update only their own account and never their own `is_active`/`role`; only a
+//! superuser deletes, and never themselves. The last active superuser cannot be demoted,
+//! deactivated or deleted, so an installation can always be administered. Through an API
+//! key, reading one's own account needs no scope, changing it needs `admin`, and changing
+//! a password is refused (see [`crate::access`]).
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use crate::access::{Actor, Role, Scope};
 use crate::error::{DomainError, DomainResult};
-use crate::schema::{sessions, users};
+use crate::schema::{api_keys, sessions, users};
 use crate::validate::{full_name, Email, Password, Username};
 use crate::{password, with_conn, Services};
 
@@ -28,6 +31,8 @@ pub struct User {
     pub is_superuser: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The stored role; read it as an [`Actor::role`] or with [`Role::from_stored`].
+    pub role: String,
 }
 
 #[derive(Insertable)]
@@ -39,6 +44,7 @@ struct NewUserRow {
     hashed_password: String,
     is_active: bool,
     is_superuser: bool,
+    role: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
 }
@@ -52,6 +58,7 @@ struct UserChangeRow {
     hashed_password: Option<String>,
     is_active: Option<bool>,
     is_superuser: Option<bool>,
+    role: Option<String>,
     updated_at: Option<NaiveDateTime>,
 }
 
@@ -64,6 +71,8 @@ pub struct NewUser {
     pub full_name: Option<String>,
     pub is_active: bool,
     pub is_superuser: bool,
+    /// superuser, operator, user or viewer; `None`: from `is_superuser`.
+    pub role: Option<String>,
 }
 
 /// Raw input for a change; `None` leaves a field as it is. `full_name: Some("")` clears it.
@@ -75,6 +84,23 @@ pub struct UserChanges {
     pub full_name: Option<String>,
     pub is_active: Option<bool>,
     pub is_superuser: Option<bool>,
+    pub role: Option<String>,
+}
+
+/// The role that `role` and `is_superuser` say together (they must agree when both are
+/// given); `current` when neither changes it.
+fn resolve_role(role: Option<&str>, is_superuser: Option<bool>, current: Role) -> DomainResult<Role> {
+    let role = role.map(|r| Role::parse("role", r)).transpose()?;
+    match (role, is_superuser) {
+        (Some(r), Some(s)) if (r == Role::Superuser) != s => Err(DomainError::invalid(
+            "is_superuser",
+            format!("contradicts role {:?}", r.as_str()),
+        )),
+        (Some(r), _) => Ok(r),
+        (None, Some(true)) => Ok(Role::Superuser),
+        (None, Some(false)) if current == Role::Superuser => Ok(Role::User),
+        (None, _) => Ok(current),
+    }
 }
 
 /// Listing window.
@@ -106,23 +132,23 @@ fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
-fn require_superuser(actor: &User) -> DomainResult<()> {
-    if actor.is_superuser {
-        Ok(())
-    } else {
-        Err(DomainError::Forbidden(
-            "The user doesn't have enough privileges".into(),
-        ))
-    }
+fn require_superuser(actor: &Actor) -> DomainResult<()> {
+    actor.need_admin()
 }
 
 impl Services {
     /// Creates an account (superuser only, or `actor = None` for registration and bootstrap;
     /// registration callers must force `is_superuser = false` themselves via [`Self::register`]).
-    pub async fn create_user(&self, actor: Option<&User>, input: NewUser) -> DomainResult<User> {
+    pub async fn create_user(&self, actor: Option<&Actor>, input: NewUser) -> DomainResult<User> {
         if let Some(a) = actor {
             require_superuser(a)?;
         }
+        // `is_superuser` defaults to false, so only `true` can contradict a role.
+        let role = resolve_role(
+            input.role.as_deref(),
+            input.is_superuser.then_some(true),
+            Role::User,
+        )?;
         let username = Username::parse("username", &input.username)?;
         let email = Email::parse("email", &input.email)?;
         let pw = Password::parse("password", &input.password)?;
@@ -136,7 +162,8 @@ impl Services {
             full_name,
             hashed_password,
             is_active: input.is_active,
-            is_superuser: input.is_superuser,
+            is_superuser: role == Role::Superuser,
+            role: role.as_str().into(),
             created_at: now(),
             updated_at: now(),
         };
@@ -174,6 +201,7 @@ impl Services {
                 full_name,
                 is_active: true,
                 is_superuser: false,
+                role: None,
             },
         )
         .await
@@ -226,7 +254,7 @@ impl Services {
     }
 
     /// One account: self or superuser.
-    pub async fn get_user(&self, actor: &User, id: i64) -> DomainResult<User> {
+    pub async fn get_user(&self, actor: &Actor, id: i64) -> DomainResult<User> {
         if actor.id != id {
             require_superuser(actor)?;
         }
@@ -236,7 +264,7 @@ impl Services {
     }
 
     /// All accounts, oldest first (superuser only). Returns the page and the total count.
-    pub async fn list_users(&self, actor: &User, page: Page) -> DomainResult<(Vec<User>, i64)> {
+    pub async fn list_users(&self, actor: &Actor, page: Page) -> DomainResult<(Vec<User>, i64)> {
         require_superuser(actor)?;
         Ok(with_conn!(self.db, |conn| {
             let total: i64 = users::table.count().get_result(conn).await?;
@@ -263,16 +291,19 @@ impl Services {
 
     /// Changes an account: self (not privileges) or superuser. A password change, or a
     /// deactivation, ends the account's sessions.
-    pub async fn update_user(&self, actor: &User, id: i64, changes: UserChanges) -> DomainResult<User> {
+    pub async fn update_user(&self, actor: &Actor, id: i64, changes: UserChanges) -> DomainResult<User> {
+        actor.need(Scope::Admin)?;
         let target = self.get_user(actor, id).await?;
-        if !actor.is_superuser && (changes.is_active.is_some() || changes.is_superuser.is_some()) {
+        let privileges =
+            changes.is_active.is_some() || changes.is_superuser.is_some() || changes.role.is_some();
+        if !actor.is_admin() && privileges {
             return Err(DomainError::Forbidden(
-                "Only a superuser may change is_active or is_superuser".into(),
+                "Only a superuser may change is_active, is_superuser or role".into(),
             ));
         }
         // Users change their own password only with the current one (change_password), so
         // that a stolen access token alone cannot take over the account.
-        if !actor.is_superuser && changes.password.is_some() {
+        if !actor.is_admin() && changes.password.is_some() {
             return Err(DomainError::Forbidden(
                 "Change your own password with POST /users/me/password (the current password is required)"
                     .into(),
@@ -296,10 +327,15 @@ impl Services {
             None => None,
         };
         row.is_active = changes.is_active;
-        row.is_superuser = changes.is_superuser;
+        let old_role = Role::from_stored(&target.role);
+        let new_role = resolve_role(changes.role.as_deref(), changes.is_superuser, old_role)?;
+        if new_role != old_role {
+            row.role = Some(new_role.as_str().into());
+            row.is_superuser = Some(new_role == Role::Superuser);
+        }
         let loses_admin = target.is_superuser
             && target.is_active
-            && (changes.is_active == Some(false) || changes.is_superuser == Some(false));
+            && (changes.is_active == Some(false) || new_role != Role::Superuser);
         if loses_admin && self.count_active_superusers().await? <= 1 {
             return Err(DomainError::Conflict(
                 "cannot demote or deactivate the last active superuser".into(),
@@ -331,7 +367,8 @@ impl Services {
 
     /// Changes the caller's own password after checking the current one. Ends all the
     /// user's sessions; the caller signs in again (the web UI does so transparently).
-    pub async fn change_password(&self, actor: &User, current: &str, new: &str) -> DomainResult<()> {
+    pub async fn change_password(&self, actor: &Actor, current: &str, new: &str) -> DomainResult<()> {
+        actor.need_session()?;
         if !password::verify(current.to_string(), actor.hashed_password.clone()).await? {
             return Err(DomainError::invalid("current_password", "is incorrect"));
         }
@@ -359,7 +396,7 @@ impl Services {
     }
 
     /// Deletes an account (superuser only, never oneself). Its sessions go with it.
-    pub async fn delete_user(&self, actor: &User, id: i64) -> DomainResult<()> {
+    pub async fn delete_user(&self, actor: &Actor, id: i64) -> DomainResult<()> {
         require_superuser(actor)?;
         if actor.id == id {
             return Err(DomainError::Forbidden(
@@ -377,6 +414,9 @@ impl Services {
         }
         with_conn!(self.db, |conn| {
             diesel::delete(sessions::table.filter(sessions::user_id.eq(id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(api_keys::table.filter(api_keys::user_id.eq(id)))
                 .execute(conn)
                 .await?;
             diesel::delete(users::table.find(id)).execute(conn).await?
@@ -413,6 +453,7 @@ impl Services {
                     full_name: None,
                     is_active: true,
                     is_superuser: true,
+                    role: None,
                 },
             )
             .await?;

@@ -545,7 +545,11 @@ async fn superuser_scripts_do_not_run_for_regular_owners(b: Backend) {
     };
     assert_eq!(ended_as[0].0, JobStatus::Failed, "{ended_as:?}");
     assert!(
-        ended_as[0].1.as_deref().unwrap_or("").contains("superusers only"),
+        ended_as[0]
+            .1
+            .as_deref()
+            .unwrap_or("")
+            .contains("superusers and operators only"),
         "{ended_as:?}"
     );
     assert_eq!(ended_as[1].0, JobStatus::Done, "a superuser's: {ended_as:?}");
@@ -570,6 +574,7 @@ async fn user(t: &TestDb, name: &str, superuser: bool) -> i64 {
         full_name: None,
         is_active: true,
         is_superuser: superuser,
+        role: None,
     };
     svc.create_user(None, new).await.expect("creating a user").id
 }

@@ -23,9 +23,10 @@ use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+use vcore_domain::access::Actor;
 use vcore_domain::jobs::JobInput;
 use vcore_domain::sessions::ClientInfo;
-use vcore_domain::users::{NewUser, User};
+use vcore_domain::users::NewUser;
 use vcore_domain::Config;
 
 #[derive(Args, Debug, Clone)]
@@ -93,11 +94,12 @@ async fn measure(args: &WsBenchArgs, scratch: &std::path::Path) -> anyhow::Resul
     let server = tokio::spawn(app.run_until(async move { stopped.cancelled().await }));
 
     eprintln!("creating {} users and signing them in…", args.users);
-    let admin = svc
-        .find_user_by_login("admin")
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no admin"))?;
-    let mut users: Vec<(User, String)> = Vec::new();
+    let admin = Actor::session(
+        svc.find_user_by_login("admin")
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no admin"))?,
+    );
+    let mut users: Vec<(Actor, String)> = Vec::new();
     for i in 0..args.users {
         let user = svc
             .create_user(
@@ -109,13 +111,14 @@ async fn measure(args: &WsBenchArgs, scratch: &std::path::Path) -> anyhow::Resul
                     full_name: None,
                     is_active: true,
                     is_superuser: false,
+                    role: None,
                 },
             )
             .await?;
         let (_, pair) = svc
             .login(&user.username, PASSWORD, &ClientInfo::default())
             .await?;
-        users.push((user, pair.access_token));
+        users.push((Actor::session(user), pair.access_token));
     }
     let (_, admin_pair) = svc.login("admin", PASSWORD, &ClientInfo::default()).await?;
 

@@ -43,6 +43,11 @@ enum Command {
     Nodes,
     /// List the scripts jobs of type `script` can run.
     Scripts,
+    /// Create, list and revoke API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: crate::keys_cli::ApiKeyCommand,
+    },
     /// Print the OpenAPI document of the REST API.
     Openapi,
     /// Measure the job engine on this machine (use a release build) and print a table.
@@ -104,6 +109,7 @@ pub async fn run(app: App) -> i32 {
                 },
         } => crate::jobs_cli::list(config, &app.domain, status, queue_name, limit).await,
         Command::Nodes => crate::jobs_cli::nodes(config, &app.domain).await,
+        Command::ApiKey { command } => crate::keys_cli::run(config, &app.domain, command).await,
         Command::Scripts => {
             crate::jobs_cli::scripts(&app.domain);
             Ok(())
@@ -222,6 +228,7 @@ async fn create_superuser(
                 full_name: None,
                 is_active: true,
                 is_superuser: true,
+                role: None,
             },
         )
         .await

@@ -20,6 +20,7 @@ pub mod bench_ws;
 pub mod cli;
 pub mod http;
 pub mod jobs_cli;
+pub mod keys_cli;
 pub mod prelude;
 pub mod pwa;
 pub mod startup;

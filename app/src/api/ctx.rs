@@ -8,6 +8,7 @@ use http::request::Parts;
 use http::HeaderValue;
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
+use vcore_domain::access::Actor;
 use vcore_domain::session_http::{self, REFRESH_COOKIE};
 use vcore_domain::sessions::ClientInfo;
 use vcore_domain::users::User;
@@ -39,21 +40,22 @@ pub fn client_info() -> ClientInfo {
         .unwrap_or_default()
 }
 
-/// The signed-in user, or `None` when the request carries no live session. Expired cookies
-/// were already refreshed by the server's middleware, so only the access token is checked.
-pub async fn current_user() -> Result<Option<User>, AppError> {
+/// The signed-in user (or an API key), or `None` when the request carries no live session.
+/// Expired cookies were already refreshed by the server's middleware, so only the access
+/// token is checked.
+pub async fn current_user() -> Result<Option<Actor>, AppError> {
     let Some(token) = session_http::access_token(&parts()?.headers).map(str::to_owned) else {
         return Ok(None);
     };
-    match services()?.authenticate(&token).await {
-        Ok(user) => Ok(Some(user)),
+    match services()?.authenticate(&token, &client_info()).await {
+        Ok(actor) => Ok(Some(actor)),
         Err(DomainError::Unauthorized(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
 /// The signed-in user; 401 without one.
-pub async fn user() -> Result<User, AppError> {
+pub async fn user() -> Result<Actor, AppError> {
     current_user()
         .await?
         .ok_or_else(|| AppError::Unauthorized("Not authenticated".into()))

@@ -43,7 +43,7 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
         true => system::status(&svc.config.data_dir),
         false => None,
     };
-    let nodes = match me.is_superuser {
+    let nodes = match me.reads_all() && me.has(vcore_domain::access::Scope::JobsRead) {
         true => {
             let list = svc.list_nodes(&me).await?;
             Some(crate::types::NodesPage {

@@ -9,6 +9,7 @@
 pub mod ctx;
 pub mod dashboard;
 pub mod jobs;
+pub mod keys;
 pub mod profile;
 pub mod schedulers;
 pub mod session;
@@ -16,6 +17,7 @@ pub mod users;
 
 pub use dashboard::*;
 pub use jobs::*;
+pub use keys::*;
 pub use profile::*;
 pub use schedulers::*;
 pub use session::*;

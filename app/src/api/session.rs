@@ -16,7 +16,9 @@ pub async fn site_info() -> Result<SiteInfo, AppError> {
 /// The signed-in user, or `None` (not an error) for a visitor without a live session.
 #[server]
 pub async fn current_user() -> Result<Option<UserPublic>, AppError> {
-    Ok(super::ctx::current_user().await?.map(UserPublic::from))
+    Ok(super::ctx::current_user()
+        .await?
+        .map(|a| UserPublic::from(a.user)))
 }
 
 /// Checks the credentials and stores a new session in the browser's cookies.

@@ -24,18 +24,19 @@ pub async fn create_user(
     email: String,
     password: String,
     #[server(default)] full_name: String,
-    #[server(default)] is_superuser: bool,
+    #[server(default)] role: String,
 ) -> Result<UserPublic, AppError> {
     let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
-    let input = crate::types::UserCreate {
+    let input = vcore_domain::users::NewUser {
         username,
         email,
         password,
         full_name: Some(full_name),
         is_active: true,
-        is_superuser,
+        is_superuser: false,
+        role: super::ctx::filled(role),
     };
-    Ok(svc.create_user(Some(&me), input.into()).await?.into())
+    Ok(svc.create_user(Some(&me), input).await?.into())
 }
 
 /// Activates or deactivates an account (superuser only); deactivation ends its sessions.
@@ -47,4 +48,15 @@ pub async fn set_user_active(id: i64, active: bool) -> Result<UserPublic, AppErr
         ..Default::default()
     };
     Ok(svc.update_user(&me, id, changes.into()).await?.into())
+}
+
+/// Gives an account another role (superuser only; never the last active superuser's).
+#[server]
+pub async fn set_user_role(id: i64, role: String) -> Result<UserPublic, AppError> {
+    let (me, svc) = (super::ctx::user().await?, super::ctx::services()?);
+    let changes = vcore_domain::users::UserChanges {
+        role: Some(role),
+        ..Default::default()
+    };
+    Ok(svc.update_user(&me, id, changes).await?.into())
 }

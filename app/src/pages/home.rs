@@ -299,7 +299,7 @@ fn JobList(jobs: Vec<JobPublic>, empty: &'static str) -> impl IntoView {
 
 #[component]
 fn Account(me: UserPublic) -> impl IntoView {
-    let role = if me.is_superuser { "Superuser" } else { "User" };
+    let role = crate::pages::users::role_name(me.role);
     let since = day(&me.created_at).to_string();
     view! {
         <section class="card" aria-labelledby="account-title">

@@ -1,5 +1,5 @@
-//! `/users` (superusers): every account in a table with an Activate/Deactivate button per
-//! row, and a form to add one. A regular user gets a notice instead; the server functions
+//! `/users` (superusers): every account in a table with an Activate/Deactivate button and
+//! a role picker per row, and a form to add one. A regular user gets a notice instead; the server functions
 //! refuse them anyway (403), so this check only makes the page friendly.
 
 use leptos::either::Either;
@@ -7,17 +7,18 @@ use leptos::html::Form;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{list_users, CreateUser, SetUserActive};
+use crate::api::{list_users, CreateUser, SetUserActive, SetUserRole};
 use crate::auth::use_auth;
 use crate::components::forms::{action_error, refetch_after, reset_on_success, Field, FormError};
 use crate::pages::{day, loading};
-use crate::types::{AppError, UsersPage as Page};
+use crate::types::{AppError, UserRole, UsersPage as Page};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let auth = use_auth();
     let create = ServerAction::<CreateUser>::new();
     let toggle = ServerAction::<SetUserActive>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
     // Created once, here, and depending on no other resource: a resource made while the page
     // re-renders, or keyed on another resource, is serialised by the server with a value the
     // browser does not start from, and hydration fails. A regular user's 403 means "no list".
@@ -34,7 +35,10 @@ pub fn UsersPage() -> impl IntoView {
             }
         },
     );
-    refetch_after([create.version(), toggle.version()], move || users.refetch());
+    refetch_after(
+        [create.version(), toggle.version(), set_role.version()],
+        move || users.refetch(),
+    );
     view! {
         <Title text="Users" />
         <Transition fallback=loading>
@@ -48,7 +52,7 @@ pub fn UsersPage() -> impl IntoView {
                 let _ = users.await;
                 me.ok().flatten().map(|me| {
                     if me.is_superuser {
-                        Either::Left(view! { <UsersAdmin users create toggle /> })
+                        Either::Left(view! { <UsersAdmin users create toggle set_role /> })
                     } else {
                         Either::Right(view! {
                             <h1>"Users"</h1>
@@ -68,9 +72,11 @@ fn UsersAdmin(
     users: UsersResource,
     create: ServerAction<CreateUser>,
     toggle: ServerAction<SetUserActive>,
+    set_role: ServerAction<SetUserRole>,
 ) -> impl IntoView {
     let create_error = action_error(create);
     let toggle_error = action_error(toggle);
+    let role_error = action_error(set_role);
     let form = NodeRef::<Form>::new();
     reset_on_success(create, form);
     let created = move || {
@@ -85,11 +91,12 @@ fn UsersAdmin(
         </header>
         <section class="card">
             <FormError error=toggle_error fields=&[] />
+            <FormError error=role_error fields=&[] />
             {move || {
                 users
                     .get()
                     .map(|page| match page {
-                        Ok(page) => Either::Left(page.map(|page| view! { <UserTable page toggle /> })),
+                        Ok(page) => Either::Left(page.map(|page| view! { <UserTable page toggle set_role /> })),
                         Err(e) => Either::Right(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
                     })
             }}
@@ -110,11 +117,11 @@ fn UsersAdmin(
                     />
                     <Field label="Full name" name="full_name" autocomplete="off" error=create_error />
                 </div>
-                <label class="check">
-                    <input type="checkbox" name="is_superuser" value="true" />
-                    <span>"Superuser"</span>
+                <label class="field">
+                    <span>"Role"</span>
+                    <RoleOptions name="role" current=UserRole::User />
                 </label>
-                <FormError error=create_error fields=&["username", "email", "password", "full_name"] />
+                <FormError error=create_error fields=&["username", "email", "password", "full_name", "role"] />
                 <button type="submit" class="button primary" disabled=move || create.pending().get()>
                     "Create user"
                 </button>
@@ -125,7 +132,11 @@ fn UsersAdmin(
 }
 
 #[component]
-fn UserTable(page: Page, toggle: ServerAction<SetUserActive>) -> impl IntoView {
+fn UserTable(
+    page: Page,
+    toggle: ServerAction<SetUserActive>,
+    set_role: ServerAction<SetUserRole>,
+) -> impl IntoView {
     let count = page.count;
     let rows = page
         .data
@@ -133,6 +144,8 @@ fn UserTable(page: Page, toggle: ServerAction<SetUserActive>) -> impl IntoView {
         .map(|u| {
             let verb = if u.is_active { "Deactivate" } else { "Activate" };
             let label = format!("{verb} {}", u.username);
+            let role_label = format!("Role of {}", u.username);
+            let set_label = format!("Set the role of {}", u.username);
             let created = day(&u.created_at).to_string();
             view! {
                 <tr>
@@ -140,7 +153,13 @@ fn UserTable(page: Page, toggle: ServerAction<SetUserActive>) -> impl IntoView {
                     <td>{u.email}</td>
                     <td>{u.full_name.unwrap_or_default()}</td>
                     <td>{yes_no(u.is_active)}</td>
-                    <td>{yes_no(u.is_superuser)}</td>
+                    <td>
+                        <ActionForm action=set_role>
+                            <input type="hidden" name="id" value=u.id.to_string() />
+                            <RoleOptions name="role" current=u.role label=role_label />
+                            <button type="submit" class="button small" aria-label=set_label>"Set"</button>
+                        </ActionForm>
+                    </td>
                     <td><time datetime=u.created_at>{created}</time></td>
                     <td class="actions">
                         // One small form per row: works without JavaScript too.
@@ -164,7 +183,7 @@ fn UserTable(page: Page, toggle: ServerAction<SetUserActive>) -> impl IntoView {
                         <th scope="col">"Email"</th>
                         <th scope="col">"Full name"</th>
                         <th scope="col">"Active"</th>
-                        <th scope="col">"Superuser"</th>
+                        <th scope="col">"Role"</th>
                         <th scope="col">"Created"</th>
                         <th scope="col"><span class="sr-only">"Actions"</span></th>
                     </tr>
@@ -172,6 +191,30 @@ fn UserTable(page: Page, toggle: ServerAction<SetUserActive>) -> impl IntoView {
                 <tbody>{rows}</tbody>
             </table>
         </div>
+    }
+}
+
+/// A role picker; the roles' powers are in docs/security.md.
+#[component]
+fn RoleOptions(
+    name: &'static str,
+    current: UserRole,
+    #[prop(optional, into)] label: Option<String>,
+) -> impl IntoView {
+    let options = UserRole::ALL
+        .into_iter()
+        .map(|r| view! { <option value=r.as_str() selected={r == current}>{role_name(r)}</option> })
+        .collect_view();
+    view! { <select name=name aria-label=label>{options}</select> }
+}
+
+/// How a role is named on pages.
+pub fn role_name(r: UserRole) -> &'static str {
+    match r {
+        UserRole::Superuser => "Superuser",
+        UserRole::Operator => "Operator",
+        UserRole::User => "User",
+        UserRole::Viewer => "Viewer",
     }
 }
 

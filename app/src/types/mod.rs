@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 
 mod dashboard;
 mod jobs;
+mod keys;
 mod schedulers;
 mod users;
 
 pub use dashboard::*;
 pub use jobs::*;
+pub use keys::*;
 pub use schedulers::*;
 pub use users::*;
 

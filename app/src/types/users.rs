@@ -4,6 +4,57 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use utoipa::{IntoParams, ToSchema};
 
+/// A user's role (see docs/security.md): `superuser` may do anything; `operator` sees and
+/// manages every job and scheduler and runs shell commands, but manages no other account;
+/// `user` runs and manages their own jobs; `viewer` reads every job, log and scheduler and
+/// changes nothing. `is_superuser` is the same as `role == superuser`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub enum UserRole {
+    Superuser,
+    Operator,
+    #[default]
+    User,
+    Viewer,
+}
+
+impl UserRole {
+    pub const ALL: [UserRole; 4] = [
+        UserRole::Superuser,
+        UserRole::Operator,
+        UserRole::User,
+        UserRole::Viewer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserRole::Superuser => "superuser",
+            UserRole::Operator => "operator",
+            UserRole::User => "user",
+            UserRole::Viewer => "viewer",
+        }
+    }
+
+    /// A stored role's name; an unknown one reads as the least privileged.
+    pub fn from_name(name: &str) -> UserRole {
+        UserRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .unwrap_or(UserRole::Viewer)
+    }
+
+    /// Sees every job, log and scheduler.
+    pub fn reads_all(self) -> bool {
+        self != UserRole::User
+    }
+
+    /// Manages every job and scheduler and runs shell commands.
+    pub fn operates(self) -> bool {
+        matches!(self, UserRole::Superuser | UserRole::Operator)
+    }
+}
+
 /// A user as clients see it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -14,6 +65,7 @@ pub struct UserPublic {
     pub full_name: Option<String>,
     pub is_active: bool,
     pub is_superuser: bool,
+    pub role: UserRole,
     /// RFC 3339, UTC.
     pub created_at: String,
     /// RFC 3339, UTC.
@@ -42,6 +94,9 @@ pub struct UserCreate {
     pub is_active: bool,
     #[serde(default)]
     pub is_superuser: bool,
+    /// Defaults to `superuser` when `is_superuser` is true, else `user`.
+    #[serde(default)]
+    pub role: Option<UserRole>,
 }
 
 fn yes() -> bool {
@@ -78,6 +133,9 @@ pub struct UserUpdate {
     pub is_active: Option<bool>,
     #[serde(default)]
     pub is_superuser: Option<bool>,
+    /// Must agree with `is_superuser` when both are given.
+    #[serde(default)]
+    pub role: Option<UserRole>,
 }
 
 /// `PUT /users/me`: one's own profile (no privileges, no password: see [`PasswordChange`]).

@@ -1,15 +1,18 @@
 //! Who may do what with schedulers, and the checks on their input. A regular user manages
 //! their own schedulers, whose jobs run as theirs: script and api_post templates, not the
-//! superuser-only scripts. Command templates and other users' schedulers are for
-//! superusers. Every change wakes this process's scheduler loop.
+//! privileged (superuser-only) scripts. Command templates and other users' schedulers are
+//! for superusers and operators; viewers read every scheduler and change none. Through an
+//! API key, reading needs `jobs:read` and changing needs `schedulers`. Every change wakes
+//! this process's scheduler loop.
 
 use chrono::Utc;
 
 use super::schedule::Trigger;
 use super::schedulers::{self, JobTemplate, NewScheduler, Scheduler};
 use super::{parse_name, JobKind};
+use crate::access::{Actor, Scope};
 use crate::error::{DomainError, DomainResult};
-use crate::users::{Page, User};
+use crate::users::Page;
 use crate::Services;
 
 /// Longest description accepted.
@@ -56,7 +59,7 @@ impl Services {
     /// Returns what to store and its trigger.
     fn check_scheduler(
         &self,
-        actor: Option<&User>,
+        actor: Option<&Actor>,
         owner: Option<i64>,
         input: SchedulerInput,
     ) -> DomainResult<(NewScheduler, Trigger)> {
@@ -94,9 +97,9 @@ impl Services {
             return Err(DomainError::invalid("job_template", "must be a JSON object"));
         }
         let job = JobTemplate::parse(&input.job_template, &self.queue_names(), owner)?;
-        if job.kind == JobKind::Command && actor.is_some_and(|a| !a.is_superuser) {
+        if job.kind == JobKind::Command && actor.is_some_and(|a| !a.operates()) {
             return Err(DomainError::Forbidden(
-                "Only superusers may schedule shell commands".into(),
+                "Only superusers and operators may schedule shell commands".into(),
             ));
         }
         self.check_script(actor, &job, "job_template.")?;
@@ -160,7 +163,9 @@ impl Services {
         Ok(created)
     }
 
-    pub async fn create_scheduler(&self, actor: &User, input: SchedulerInput) -> DomainResult<Scheduler> {
+    pub async fn create_scheduler(&self, actor: &Actor, input: SchedulerInput) -> DomainResult<Scheduler> {
+        actor.need(Scope::Schedulers)?;
+        actor.need_writer()?;
         let (new, trigger) = self.check_scheduler(Some(actor), Some(actor.id), input)?;
         let stored = schedulers::insert(&self.db, &new, &trigger, Utc::now()).await?;
         self.schedulers_changed();
@@ -168,10 +173,11 @@ impl Services {
         Ok(stored)
     }
 
-    /// A scheduler the actor may see: their own, or any for a superuser.
-    pub async fn get_scheduler(&self, actor: &User, id: i64) -> DomainResult<Scheduler> {
+    /// A scheduler the actor may see: their own, or any for those who read all.
+    pub async fn get_scheduler(&self, actor: &Actor, id: i64) -> DomainResult<Scheduler> {
+        actor.need(Scope::JobsRead)?;
         let s = schedulers::get(&self.db, id).await?.ok_or_else(not_found)?;
-        if !actor.is_superuser && s.owner_id != Some(actor.id) {
+        if !actor.may_read(s.owner_id) {
             return Err(DomainError::Forbidden(
                 "Not enough permissions for this scheduler".into(),
             ));
@@ -179,19 +185,31 @@ impl Services {
         Ok(s)
     }
 
-    pub async fn list_schedulers(&self, actor: &User, page: Page) -> DomainResult<(Vec<Scheduler>, i64)> {
-        let owner = (!actor.is_superuser).then_some(actor.id);
-        schedulers::list(&self.db, owner, page.offset, page.limit).await
+    /// A scheduler the actor may change: their own, or any for a superuser or operator.
+    async fn changeable_scheduler(&self, actor: &Actor, id: i64) -> DomainResult<Scheduler> {
+        actor.need(Scope::Schedulers)?;
+        let s = schedulers::get(&self.db, id).await?.ok_or_else(not_found)?;
+        if !actor.may_change(s.owner_id) {
+            return Err(DomainError::Forbidden(
+                "Not enough permissions for this scheduler".into(),
+            ));
+        }
+        Ok(s)
+    }
+
+    pub async fn list_schedulers(&self, actor: &Actor, page: Page) -> DomainResult<(Vec<Scheduler>, i64)> {
+        actor.need(Scope::JobsRead)?;
+        schedulers::list(&self.db, actor.own_filter(), page.offset, page.limit).await
     }
 
     /// Applies `change` to the scheduler's current definition and checks the result whole.
     pub async fn update_scheduler(
         &self,
-        actor: &User,
+        actor: &Actor,
         id: i64,
         change: impl FnOnce(&mut SchedulerInput),
     ) -> DomainResult<Scheduler> {
-        let current = self.get_scheduler(actor, id).await?;
+        let current = self.changeable_scheduler(actor, id).await?;
         let mut input = SchedulerInput::of(&current)?;
         change(&mut input);
         let (new, trigger) = self.check_scheduler(Some(actor), current.owner_id, input)?;
@@ -203,8 +221,8 @@ impl Services {
     }
 
     /// Enables a disabled scheduler or disables an enabled one.
-    pub async fn toggle_scheduler(&self, actor: &User, id: i64) -> DomainResult<Scheduler> {
-        let current = self.get_scheduler(actor, id).await?;
+    pub async fn toggle_scheduler(&self, actor: &Actor, id: i64) -> DomainResult<Scheduler> {
+        let current = self.changeable_scheduler(actor, id).await?;
         let stored = schedulers::set_enabled(&self.db, id, !current.enabled, Utc::now())
             .await?
             .ok_or_else(not_found)?;
@@ -213,8 +231,8 @@ impl Services {
     }
 
     /// Deletes a scheduler; the jobs it made stay.
-    pub async fn delete_scheduler(&self, actor: &User, id: i64) -> DomainResult<()> {
-        self.get_scheduler(actor, id).await?;
+    pub async fn delete_scheduler(&self, actor: &Actor, id: i64) -> DomainResult<()> {
+        self.changeable_scheduler(actor, id).await?;
         if !schedulers::delete(&self.db, id).await? {
             return Err(not_found());
         }

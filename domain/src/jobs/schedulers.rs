@@ -425,7 +425,7 @@ async fn skip_run(
 }
 
 /// The scheduler's job, if its template still parses and its owner may still run it (a
-/// command needs an active superuser; a removed owner's schedulers are deleted with them).
+/// command needs an active superuser or operator; a removed owner's schedulers are deleted with them).
 async fn allowed_job(db: &Db, sched: &Scheduler, queues: &[String]) -> Result<NewJob, String> {
     let value: serde_json::Value =
         serde_json::from_str(&sched.job_template).map_err(|e| format!("job_template: {e}"))?;
@@ -433,8 +433,8 @@ async fn allowed_job(db: &Db, sched: &Scheduler, queues: &[String]) -> Result<Ne
     if job.kind == JobKind::Command {
         if let Some(owner) = sched.owner_id {
             match crate::users::find_user(db, owner).await {
-                Ok(Some(u)) if u.is_superuser && u.is_active => {}
-                Ok(_) => return Err("command jobs need an active superuser as owner".into()),
+                Ok(Some(u)) if crate::access::Role::from_stored(&u.role).operates() && u.is_active => {}
+                Ok(_) => return Err("command jobs need an active superuser or operator as owner".into()),
                 Err(e) => return Err(format!("checking the owner failed: {e}")),
             }
         }

@@ -1,6 +1,9 @@
-//! Who may do what with jobs, on top of [`store`](super::store) and the [`Runner`]:
-//! any signed-in user may run scripts and HTTP calls; only superusers run shell commands;
-//! a regular user sees and manages only their own jobs; pausing queues is for superusers.
+//! Who may do what with jobs, on top of [`store`](super::store) and the [`Runner`]
+//! (the table in [`crate::access`]): users run scripts and HTTP calls and see and manage
+//! their own jobs; superusers and operators see and manage every job, run shell commands
+//! and privileged scripts, and stop and start consumers; viewers read every job and log
+//! and change nothing. Through an API key, reads need `jobs:read`, changes `jobs:write`,
+//! consumers `admin`.
 
 use std::time::Duration;
 
@@ -13,8 +16,9 @@ use super::{
     parse_max_attempts, parse_meta, parse_name, parse_queue, parse_timeout, Job, JobInput, JobKind,
     JobStatus, NewJob, Priority,
 };
+use crate::access::{Actor, Scope};
 use crate::error::{DomainError, DomainResult};
-use crate::users::{Page, User};
+use crate::users::Page;
 use crate::Services;
 
 /// Bytes returned by one log read; clients tail by asking again from `next_offset`.
@@ -153,11 +157,13 @@ impl Services {
     }
 
     /// Stores a new job and wakes the runner.
-    pub async fn enqueue_job(&self, actor: &User, input: JobInput) -> DomainResult<Job> {
+    pub async fn enqueue_job(&self, actor: &Actor, input: JobInput) -> DomainResult<Job> {
+        actor.need(Scope::JobsWrite)?;
+        actor.need_writer()?;
         let new = NewJob::parse(input, &self.queue_names(), Some(actor.id))?;
-        if new.kind == JobKind::Command && !actor.is_superuser {
+        if new.kind == JobKind::Command && !actor.operates() {
             return Err(DomainError::Forbidden(
-                "Only superusers may run shell commands".into(),
+                "Only superusers and operators may run shell commands".into(),
             ));
         }
         self.check_script(Some(actor), &new, "")?;
@@ -187,9 +193,10 @@ impl Services {
 
     /// A script job must name a registered script with an input it accepts (`meta`, checked
     /// by the script's types and its own `check`), and a superuser-only script needs a
-    /// superuser `actor` (`None`: the operator's CLI, the application's schedulers).
+    /// superuser or operator `actor` (`None`: the server's CLI, the application's
+    /// schedulers).
     /// `prefix` goes before the field names in a 422 (`command`, `meta.<field>`).
-    pub(crate) fn check_script(&self, actor: Option<&User>, new: &NewJob, prefix: &str) -> DomainResult<()> {
+    pub(crate) fn check_script(&self, actor: Option<&Actor>, new: &NewJob, prefix: &str) -> DomainResult<()> {
         if new.kind != JobKind::Script {
             return Ok(());
         }
@@ -204,9 +211,9 @@ impl Services {
                 ),
             ));
         };
-        if actor.is_some_and(|a| !a.is_superuser) && script.info().superuser_only {
+        if actor.is_some_and(|a| !a.operates()) && script.info().superuser_only {
             return Err(DomainError::Forbidden(format!(
-                "Only superusers may run the script {:?}",
+                "Only superusers and operators may run the script {:?}",
                 new.command
             )));
         }
@@ -239,10 +246,21 @@ impl Services {
         store::list(&self.db, &filter, page.offset, page.limit).await
     }
 
-    /// A job the actor may see: their own, or any for a superuser.
-    pub async fn get_job(&self, actor: &User, id: i64) -> DomainResult<Job> {
+    /// A job the actor may see: their own, or any for those who read all.
+    pub async fn get_job(&self, actor: &Actor, id: i64) -> DomainResult<Job> {
+        actor.need(Scope::JobsRead)?;
         let job = store::get(&self.db, id).await?.ok_or_else(not_found)?;
-        if !actor.is_superuser && job.owner_id != Some(actor.id) {
+        if !actor.may_read(job.owner_id) {
+            return Err(forbidden());
+        }
+        Ok(job)
+    }
+
+    /// A job the actor may change: their own, or any for a superuser or operator.
+    async fn changeable_job(&self, actor: &Actor, id: i64) -> DomainResult<Job> {
+        actor.need(Scope::JobsWrite)?;
+        let job = store::get(&self.db, id).await?.ok_or_else(not_found)?;
+        if !actor.may_change(job.owner_id) {
             return Err(forbidden());
         }
         Ok(job)
@@ -251,10 +269,11 @@ impl Services {
     /// Jobs the actor may see, newest first, filtered.
     pub async fn list_jobs(
         &self,
-        actor: &User,
+        actor: &Actor,
         q: JobQuery<'_>,
         page: Page,
     ) -> DomainResult<(Vec<Job>, i64)> {
+        actor.need(Scope::JobsRead)?;
         let name = q.name.map(str::trim).filter(|n| !n.is_empty());
         if name.is_some_and(|n| n.chars().any(char::is_control)) {
             return Err(DomainError::invalid(
@@ -272,7 +291,7 @@ impl Services {
             status: q.status.map(|s| JobStatus::parse("status", s)).transpose()?,
             queue: q.queue.map(str::to_string),
             priority: q.priority.map(|p| Priority::parse("priority", p)).transpose()?,
-            owner_id: (!actor.is_superuser).then_some(actor.id),
+            owner_id: actor.own_filter(),
             scheduler_id: q.scheduler_id,
             name: name.map(str::to_string),
         };
@@ -281,8 +300,9 @@ impl Services {
 
     /// What the dashboard shows: jobs per queue and status, jobs ended per minute over the
     /// last hour, the latest failures and the running jobs; a regular user's own only.
-    pub async fn job_stats(&self, actor: &User) -> DomainResult<JobStats> {
-        let owner = (!actor.is_superuser).then_some(actor.id);
+    pub async fn job_stats(&self, actor: &Actor) -> DomainResult<JobStats> {
+        actor.need(Scope::JobsRead)?;
+        let owner = actor.own_filter();
         let since = (chrono::Utc::now() - chrono::Duration::minutes(60)).naive_utc();
         let listing = |status| ListFilter {
             status: Some(status),
@@ -300,8 +320,8 @@ impl Services {
     }
 
     /// Changes a job that has not started yet (409 otherwise).
-    pub async fn update_job(&self, actor: &User, id: i64, e: JobEdit) -> DomainResult<Job> {
-        let job = self.get_job(actor, id).await?;
+    pub async fn update_job(&self, actor: &Actor, id: i64, e: JobEdit) -> DomainResult<Job> {
+        let job = self.changeable_job(actor, id).await?;
         let queues = self.queue_names();
         let mut c = Changes {
             name: e.name.as_deref().map(parse_name).transpose()?,
@@ -340,8 +360,8 @@ impl Services {
     }
 
     /// Deletes a job that is not running (409 for a running one: kill it first).
-    pub async fn delete_job(&self, actor: &User, id: i64) -> DomainResult<()> {
-        let job = self.get_job(actor, id).await?;
+    pub async fn delete_job(&self, actor: &Actor, id: i64) -> DomainResult<()> {
+        let job = self.changeable_job(actor, id).await?;
         if !store::delete(&self.db, id).await? {
             return Err(DomainError::Conflict(format!(
                 "job {id} is running; kill it first"
@@ -354,9 +374,9 @@ impl Services {
     }
 
     /// `queued` retries a failed or cancelled job; `cancelled` cancels a pending or queued one.
-    pub async fn set_job_status(&self, actor: &User, id: i64, status: &str) -> DomainResult<Job> {
+    pub async fn set_job_status(&self, actor: &Actor, id: i64, status: &str) -> DomainResult<Job> {
         let target = JobStatus::parse("status", status)?;
-        let job = self.get_job(actor, id).await?;
+        let job = self.changeable_job(actor, id).await?;
         let refused = || {
             DomainError::Conflict(format!(
                 "cannot move job {id} from {} to {}",
@@ -379,7 +399,7 @@ impl Services {
                 }
                 self.hub
                     .publish(EventKind::Status, id, job.owner_id, JobStatus::Cancelled);
-                self.get_job(actor, id).await
+                store::get(&self.db, id).await?.ok_or_else(not_found)
             }
             _ => Err(refused()),
         }
@@ -387,8 +407,8 @@ impl Services {
 
     /// Stops a job: a running one is killed (its process group included) and ends
     /// `cancelled`; a pending or queued one is cancelled. 409 when it has already ended.
-    pub async fn kill_job(&self, actor: &User, id: i64) -> DomainResult<Job> {
-        let job = self.get_job(actor, id).await?;
+    pub async fn kill_job(&self, actor: &Actor, id: i64) -> DomainResult<Job> {
+        let job = self.changeable_job(actor, id).await?;
         match job.status {
             JobStatus::Pending | JobStatus::Queued => {
                 if store::cancel(&self.db, id, None, "killed").await? {
@@ -428,15 +448,17 @@ impl Services {
             }
         }
         tracing::info!(job = id, by = actor.id, "job killed");
-        self.get_job(actor, id).await
+        store::get(&self.db, id).await?.ok_or_else(not_found)
     }
 
     /// `retry`, `kill` or `delete` each of `ids`, as the single calls would (same rules, same
     /// refusals), one job at a time except kills, which wait for their processes together.
     /// A job the actor may not touch or that is in the wrong state is skipped with the reason;
     /// only an outage fails the whole call.
-    pub async fn bulk_jobs(&self, actor: &User, action: &str, ids: &[i64]) -> DomainResult<BulkOutcome> {
+    pub async fn bulk_jobs(&self, actor: &Actor, action: &str, ids: &[i64]) -> DomainResult<BulkOutcome> {
         use futures_util::stream::{self, StreamExt};
+        actor.need(Scope::JobsWrite)?;
+        actor.need_writer()?;
         if !matches!(action, "retry" | "kill" | "delete") {
             return Err(DomainError::invalid(
                 "action",
@@ -495,7 +517,7 @@ impl Services {
 
     /// The end of a job's output: its last [`LOG_CHUNK`] bytes at most, from the start of a
     /// line (`offset` > 0 says that earlier output was left out).
-    pub async fn job_log_tail(&self, actor: &User, id: i64) -> DomainResult<LogSlice> {
+    pub async fn job_log_tail(&self, actor: &Actor, id: i64) -> DomainResult<LogSlice> {
         let job = self.get_job(actor, id).await?;
         let in_db = self.db_output_end(id).await?;
         let size = match in_db {
@@ -519,7 +541,7 @@ impl Services {
     }
 
     /// A job's whole output, to stream (None: the job has written nothing yet).
-    pub async fn open_job_log(&self, actor: &User, id: i64) -> DomainResult<Option<LogDownload>> {
+    pub async fn open_job_log(&self, actor: &Actor, id: i64) -> DomainResult<Option<LogDownload>> {
         self.get_job(actor, id).await?;
         if self.db_output_end(id).await?.is_some() {
             return Ok(Some(LogDownload::Database(self.db.clone(), id)));
@@ -550,7 +572,7 @@ impl Services {
     }
 
     /// Up to [`LOG_CHUNK`] bytes of a job's output from `offset`.
-    pub async fn job_log(&self, actor: &User, id: i64, offset: u64) -> DomainResult<LogSlice> {
+    pub async fn job_log(&self, actor: &Actor, id: i64, offset: u64) -> DomainResult<LogSlice> {
         let job = self.get_job(actor, id).await?;
         let in_db = self.db_output_end(id).await?.is_some();
         self.read_log(&job, offset, in_db).await
@@ -606,10 +628,11 @@ impl Services {
     /// Stops (`paused = true`) or starts a queue's consumers on every node, until changed
     /// again (the state is in the database, so it survives restarts). Once a stop returns,
     /// no node claims from the queue; running jobs go on.
-    pub async fn set_consumer(&self, actor: &User, queue: &str, paused: bool) -> DomainResult<bool> {
-        if !actor.is_superuser {
+    pub async fn set_consumer(&self, actor: &Actor, queue: &str, paused: bool) -> DomainResult<bool> {
+        actor.need(Scope::Admin)?;
+        if !actor.operates() {
             return Err(DomainError::Forbidden(
-                "Only superusers may start or stop consumers".into(),
+                "Only superusers and operators may start or stop consumers".into(),
             ));
         }
         if !self.queue_names().iter().any(|q| q == queue) {

@@ -7,8 +7,8 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use vcore_app::types::AppError;
+use vcore_domain::access::Actor;
 use vcore_domain::sessions::ClientInfo;
-use vcore_domain::users::User;
 use vcore_domain::{session_http, Services};
 
 use super::error::RestError;
@@ -164,8 +164,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-/// The signed-in user (bearer token or session cookie); 401 otherwise.
-pub struct CurrentUser(pub User);
+/// Who is calling: a signed-in user (bearer token or session cookie) or an API key
+/// (`Authorization: Bearer vk_…`); 401 otherwise.
+pub struct CurrentUser(pub Actor);
 
 impl<S> FromRequestParts<S> for CurrentUser
 where
@@ -177,7 +178,8 @@ where
         let svc = <Services as axum::extract::FromRef<S>>::from_ref(state);
         let token = session_http::access_token(&parts.headers)
             .ok_or_else(|| RestError::from(AppError::Unauthorized("Not authenticated".into())))?;
-        Ok(CurrentUser(svc.authenticate(token).await?))
+        let client = parts.extensions.get::<ClientInfo>().cloned().unwrap_or_default();
+        Ok(CurrentUser(svc.authenticate(token, &client).await?))
     }
 }
 

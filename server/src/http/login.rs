@@ -49,8 +49,8 @@ async fn refresh_token(
 /// Check an access token; returns its user.
 #[utoipa::path(post, path = "/login/test-token", tag = "login", security(("bearer" = [])),
     responses((status = 200, body = UserPublic), (status = 401, body = ErrorBody)))]
-async fn test_token(CurrentUser(user): CurrentUser) -> Json<UserPublic> {
-    Json(user.into())
+async fn test_token(CurrentUser(me): CurrentUser) -> Json<UserPublic> {
+    Json(me.user.into())
 }
 
 /// End the session the access token belongs to (its refresh tokens stop working too).
@@ -58,9 +58,10 @@ async fn test_token(CurrentUser(user): CurrentUser) -> Json<UserPublic> {
     responses((status = 200, body = Message), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(svc): State<Services>,
-    _user: CurrentUser,
+    CurrentUser(me): CurrentUser,
     AccessToken(token): AccessToken,
 ) -> ApiResult<Json<Message>> {
+    me.need_session()?;
     svc.logout(&token).await?;
     Ok(Json(Message {
         message: "Signed out".into(),

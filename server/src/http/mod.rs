@@ -2,6 +2,7 @@
 //! resource, each with its own `router()`), its OpenAPI document and docs page, the probes,
 //! and the middleware stack. Handlers here are thin: extract, call `vcore_domain`, map.
 
+mod api_keys;
 pub mod error;
 pub mod extract;
 mod jobs;
@@ -48,7 +49,7 @@ impl FromRef<AppState> for LeptosOptions {
 #[openapi(
     info(title = "vcore API", description = "REST API of vcore: accounts, sign-in and the job queue."),
     modifiers(&BearerAuth),
-    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"), (name = "nodes", description = "The processes sharing the database"), (name = "scripts", description = "The scripts jobs can run"))
+    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"), (name = "nodes", description = "The processes sharing the database"), (name = "scripts", description = "The scripts jobs can run"), (name = "api-keys", description = "Keys for scripts and service accounts"))
 )]
 struct ApiDoc;
 
@@ -62,7 +63,7 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
+                    .bearer_format("JWT or API key (vk_…)")
                     .build(),
             ),
         );
@@ -78,7 +79,8 @@ pub fn api(prefix: &str, extra: &[OpenApiRouter<AppState>]) -> (Router<AppState>
         .merge(jobs::router())
         .merge(schedulers::router())
         .merge(nodes::router())
-        .merge(scripts::router());
+        .merge(scripts::router())
+        .merge(api_keys::router());
     for r in extra {
         api = api.merge(r.clone());
     }

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserPublic), (status = 401, body = ErrorBody)))]
 async fn read_me(CurrentUser(me): CurrentUser) -> Json<UserPublic> {
-    Json(me.into())
+    Json(me.user.into())
 }
 
 /// Change one's own username, email or full name.

@@ -1,6 +1,8 @@
 //! `WS /ws/job-queue`: job changes pushed live from the in-process hub
 //! (`vcore_domain::jobs::events`), only those of jobs the user may see (their own; all for a
-//! superuser). Never polls the database.
+//! superuser, operator or viewer). Never polls the database.
+//!
+//! An API key (`Bearer vk_…` or `?token=vk_…`) needs the `jobs:read` scope (else 403).
 //!
 //! Authentication: a bearer token in `Authorization`, a `token` query parameter (browsers
 //! cannot set headers on a WebSocket), or the session cookie, which counts only from the
@@ -38,11 +40,12 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use vcore_app::types::AppError;
+use vcore_domain::access::{Actor, Scope as KeyScope};
 use vcore_domain::jobs::command::LogLine;
 use vcore_domain::jobs::events::{JobEvent, Resume, Scope};
 use vcore_domain::relay::Watch;
 use vcore_domain::session_http;
-use vcore_domain::users::User;
+use vcore_domain::sessions::ClientInfo;
 use vcore_domain::Services;
 
 use super::error::ApiResult;
@@ -84,7 +87,9 @@ pub async fn job_queue(
         tracing::warn!("cross-origin WebSocket refused");
         return Err(AppError::Forbidden("Cross-origin request refused".into()).into());
     }
-    let me = svc.authenticate(&token).await?;
+    let client = parts.extensions.get::<ClientInfo>().cloned().unwrap_or_default();
+    let me = svc.authenticate(&token, &client).await?;
+    me.need(KeyScope::JobsRead)?;
     // A position in another node's numbering cannot be resumed here.
     let since = match (&q.node, q.since) {
         (Some(node), Some(_)) if node.as_str() != &*svc.node_id => Some(u64::MAX),
@@ -101,16 +106,16 @@ pub async fn job_queue(
         .on_upgrade(move |socket| serve(svc, me, since, socket)))
 }
 
-fn visible(me: &User, e: &JobEvent) -> bool {
-    me.is_superuser || e.owner_id == Some(me.id) || e.is_for_everyone()
+fn visible(me: &Actor, e: &JobEvent) -> bool {
+    me.reads_all() || e.owner_id == Some(me.id) || e.is_for_everyone()
 }
 
 fn job_message(e: &JobEvent) -> WsMessage {
     WsMessage::Text(e.json().into())
 }
 
-async fn serve(svc: Services, me: User, since: Option<u64>, mut socket: WebSocket) {
-    let scope = match me.is_superuser {
+async fn serve(svc: Services, me: Actor, since: Option<u64>, mut socket: WebSocket) {
+    let scope = match me.reads_all() {
         true => Scope::All,
         false => Scope::Owner(me.id),
     };
@@ -234,7 +239,7 @@ enum Request {
 }
 
 /// Answers one client message.
-async fn request(svc: &Services, me: &User, raw: &str, logs: &mut HashMap<i64, Option<Watch>>) -> WsMessage {
+async fn request(svc: &Services, me: &Actor, raw: &str, logs: &mut HashMap<i64, Option<Watch>>) -> WsMessage {
     let req: Request = match serde_json::from_str(raw) {
         Ok(r) => r,
         Err(e) => return text(json!({ "type": "error", "detail": format!("unknown message: {e}") })),

@@ -444,6 +444,7 @@ pub fn assert_user_public(user: &Value) {
         "full_name",
         "is_active",
         "is_superuser",
+        "role",
         "created_at",
         "updated_at",
     ]
@@ -463,6 +464,13 @@ pub fn assert_user_public(user: &Value) {
         user["is_active"].is_boolean() && user["is_superuser"].is_boolean(),
         "{user}"
     );
+    // The role is one of four, and `is_superuser` says the same as it.
+    let role = user["role"].as_str().unwrap_or_default();
+    assert!(
+        ["superuser", "operator", "user", "viewer"].contains(&role),
+        "role: {user}"
+    );
+    assert_eq!(user["is_superuser"], role == "superuser", "{user}");
     for k in ["created_at", "updated_at"] {
         let s = user[k]
             .as_str()
@@ -533,4 +541,9 @@ pub async fn check_cell(
         ));
     }
     Some((status, body))
+}
+
+/// An hour from now, in RFC 3339 (a `run_at` that keeps a job waiting).
+pub fn in_an_hour() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

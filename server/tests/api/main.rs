@@ -13,12 +13,14 @@
 //! - [`auth`]: sign-in, refresh rotation and reuse detection, sign-out, registration.
 //! - [`users`]: the users endpoints, their effects and their invariants.
 //! - [`authz`]: one table: every endpoint from every side (anonymous, owner, other user,
-//!   superuser).
+//!   viewer, operator, superuser, and API keys with and without the scope it needs).
+//! - [`api_keys`]: keys shown once, stored hashed, last use, revocation, expiry, the
+//!   owner's deactivation and role, the WebSocket, `vcore api-key`.
 //! - [`validation`]: bad input gets a 422 naming the field and changes nothing; no 500s.
 //! - [`ops`]: health, readiness, request ids, the OpenAPI document and the docs page.
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
 //! - [`jobs_api`]: the jobs REST API: jobs end to end (exit code, log, result), ownership,
-//!   the authorisation table, validation, kill, retry and cancel, consumers, conflicts, filters.
+//!   validation, kill, retry and cancel, consumers, conflicts, filters.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
 //! - [`notify`]: password recovery and job alerts through a real SMTP server and a Telegram
@@ -42,6 +44,7 @@
 // domain's tests and the example application's).
 use vcore_testing::pg;
 
+mod api_keys;
 mod auth;
 mod authz;
 mod cli;

@@ -4,7 +4,7 @@
 //! covered by the CSRF check.
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -18,6 +18,7 @@ both_backends!(
     scheduler_server_functions_follow_the_schedulers_rules,
     the_dashboard_counts_what_each_user_may_see,
     the_users_page_renders_on_the_server_every_time,
+    key_and_role_server_functions_follow_the_rules,
 );
 
 /// The URL of server function `fn_name` (`/api/create_user123…`), from the server-function
@@ -769,4 +770,118 @@ async fn render_users(app: &TestApp, cookie: &str, times: usize) {
             "render {i}: the site name is in the title"
         );
     }
+}
+
+async fn key_and_role_server_functions_follow_the_rules(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let viewer = app
+        .create_user_with(json!({"username": "vera", "email": "vera@example.com", "password": USER_PASSWORD, "role": "viewer"}))
+        .await;
+    let cookie = sign_in(&app, "vera", USER_PASSWORD).await;
+    let create = server_fn_url("create_api_key");
+    let list = server_fn_url("list_api_keys");
+    let revoke = server_fn_url("revoke_api_key");
+    let set_role = server_fn_url("set_user_role");
+    // Anonymous: 401.
+    let (status, _, _) = call(&app, &create, None, None, &[("name", "k"), ("jobs_read", "true")]).await;
+    assert_eq!(status, 401);
+    // Signed in: a key of one's own, its secret in the answer, then listed without it.
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&cookie),
+        None,
+        &[("name", "mine"), ("jobs_read", "true")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    let secret = made["secret"].as_str().unwrap().to_string();
+    assert_eq!(made["key"]["scopes"], json!(["jobs:read"]));
+    let (status, _, body) = call(&app, &list, Some(&cookie), None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("mine") && !body.contains(&secret), "{body}");
+    // No scope ticked, or a bad expiry: a 422 naming the field, nothing made.
+    let (status, _, body) = call(&app, &create, Some(&cookie), None, &[("name", "none")]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("scopes"), "{body}");
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&cookie),
+        None,
+        &[("name", "x"), ("jobs_read", "true"), ("expires_in_days", "soon")],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("expires_in_days"), "{body}");
+    // A key cannot manage keys, even through a server function.
+    let key_cookie = format!("vcore_access={secret}");
+    let (status, _, body) = call(
+        &app,
+        &create,
+        Some(&key_cookie),
+        None,
+        &[("name", "k2"), ("jobs_read", "true")],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    // Someone else's key is not found.
+    let admin = sign_in(&app, ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let (_, _, body) = call(
+        &app,
+        &create,
+        Some(&admin),
+        None,
+        &[("name", "admin's"), ("admin", "true")],
+    )
+    .await;
+    let admins: Value = serde_json::from_str(&body).unwrap();
+    let id = admins["key"]["id"].to_string();
+    let (status, _, _) = call(&app, &revoke, Some(&cookie), None, &[("id", &id)]).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        app.services
+            .load_api_keys(None)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|k| k.revoked_at.is_some())
+            .count(),
+        0
+    );
+    // Roles: only a superuser sets them; a bad one is a 422.
+    let vid = id_of(&viewer).to_string();
+    let (status, _, _) = call(
+        &app,
+        &set_role,
+        Some(&cookie),
+        None,
+        &[("id", &vid), ("role", "superuser")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, body) = call(
+        &app,
+        &set_role,
+        Some(&admin),
+        None,
+        &[("id", &vid), ("role", "root")],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _, body) = call(
+        &app,
+        &set_role,
+        Some(&admin),
+        None,
+        &[("id", &vid), ("role", "operator")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let user: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (user["role"].as_str(), user["is_superuser"].as_bool()),
+        (Some("operator"), Some(false))
+    );
 }

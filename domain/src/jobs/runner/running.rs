@@ -395,14 +395,15 @@ pub(super) async fn run_attempt(
     }
 }
 
-/// A superuser-only script runs for the operator (no owner) or an active superuser: the
+/// A superuser-only script runs for the server's CLI (no owner) or an active superuser or
+/// operator: the
 /// second check, for jobs stored where the registry was unknown (a web-only node) or
 /// whose owner lost the right since.
 pub(super) async fn owner_may_run(db: &Db, owner: Option<i64>, script: &str) -> Result<(), String> {
     let Some(id) = owner else { return Ok(()) };
     match crate::users::find_user(db, id).await {
-        Ok(Some(u)) if u.is_superuser && u.is_active => Ok(()),
-        Ok(_) => Err(format!("script {script:?} is for superusers only")),
+        Ok(Some(u)) if crate::access::Role::from_stored(&u.role).operates() && u.is_active => Ok(()),
+        Ok(_) => Err(format!("script {script:?} is for superusers and operators only")),
         Err(e) => Err(format!("checking who may run {script:?} failed: {e}")),
     }
 }

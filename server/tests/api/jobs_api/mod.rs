@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-mod endpoints;
 mod input;
 mod lifecycle;
 mod listing;
@@ -37,10 +36,6 @@ pub(crate) fn job_path(id: i64) -> String {
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn in_an_hour() -> String {
-    rfc3339(Utc::now() + chrono::Duration::hours(1))
 }
 
 fn parse_time(job: &Value, field: &str) -> DateTime<Utc> {

@@ -191,7 +191,7 @@ async fn maintenance_scripts_are_for_superusers_and_do_their_work(b: Backend) {
             app.post("/jobs/", Some(alice.access()), &script("mine", name, json!({})))
                 .await,
             403,
-            &format!("Only superusers may run the script {name:?}"),
+            &format!("Only superusers and operators may run the script {name:?}"),
         )
         .await;
         assert_eq!(
