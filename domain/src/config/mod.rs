@@ -75,6 +75,9 @@ pub struct Config {
     /// Origins besides `BASE_URL` whose cookie-authenticated writes are accepted
     /// (for example a Trunk dev server), comma separated.
     pub trusted_origins: Vec<String>,
+    /// Hosts that `api_post` jobs of users below operator may call although they are on
+    /// this machine or a private network (`API_POST_ALLOWED_HOSTS`, comma-separated).
+    pub api_post_allowed_hosts: Vec<String>,
     /// Failed sign-ins allowed per account (and per IP, times 5) in 15 minutes.
     pub login_max_failures: u32,
     /// Whether `serve` runs jobs in this process (`JOB_RUNNER`, default true). Web-only
@@ -301,6 +304,14 @@ impl Config {
                 .map(|v| {
                     v.split(',')
                         .map(|s| s.trim().trim_end_matches('/').to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            api_post_allowed_hosts: get("API_POST_ALLOWED_HOSTS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
                         .filter(|s| !s.is_empty())
                         .collect()
                 })

@@ -45,7 +45,7 @@ pub async fn post(
     let resp = match req.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => return Posted::Failed(format!("POST {url}: timed out")),
-        Err(e) => return Posted::Failed(format!("POST {url}: {e}")),
+        Err(e) => return Posted::Failed(format!("POST {url}: {}", with_causes(&e))),
     };
     let status = resp.status();
     let bytes = resp.bytes().await.unwrap_or_default();
@@ -56,4 +56,20 @@ pub async fn post(
         let snippet: String = text.chars().take(500).collect();
         Posted::Failed(format!("POST {url}: HTTP {}: {snippet}", status.as_u16()))
     }
+}
+
+/// An error and its causes, innermost last: reqwest's own message alone ("error sending
+/// request") hides why (a refused address, a DNS failure, a TLS error).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }

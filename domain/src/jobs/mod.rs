@@ -12,6 +12,7 @@ pub mod scheduler_service;
 pub mod schedulers;
 pub mod scripts;
 pub mod service;
+pub mod ssrf;
 pub mod store;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -103,6 +103,7 @@ impl Services {
             ));
         }
         self.check_script(actor, &job, "job_template.")?;
+        self.check_target(actor, &job, "job_template.")?;
         let new = NewScheduler {
             name,
             description,

@@ -141,6 +141,7 @@ impl Services {
         cfg.backup_dir = c.data_dir.join("backups");
         cfg.hub = self.hub.clone();
         cfg.notifier = self.notifier.clone();
+        cfg.api_post_allowed = super::ssrf::AllowedHosts::new(&c.api_post_allowed_hosts);
         cfg.retention =
             (c.job_retention_days > 0).then(|| Duration::from_secs(u64::from(c.job_retention_days) * 86_400));
         self.runner = Some(Runner::start(self.db.clone(), cfg, scripts));
@@ -167,6 +168,7 @@ impl Services {
             ));
         }
         self.check_script(Some(actor), &new, "")?;
+        self.check_target(Some(actor), &new, "")?;
         let job = self.store_and_announce(&new).await?;
         if let Some(r) = &self.runner {
             r.notify(&job);
@@ -218,6 +220,23 @@ impl Services {
             )));
         }
         script.check(&new.meta).map_err(|e| meta_error(prefix, e))
+    }
+
+    /// An api_post job of a user below operator may not name a loopback or private address
+    /// (`prefix` as in [`Self::check_script`]). Names are checked again, after DNS, every
+    /// time the job runs (see [`super::ssrf`]).
+    pub(crate) fn check_target(&self, actor: Option<&Actor>, new: &NewJob, prefix: &str) -> DomainResult<()> {
+        if new.kind != JobKind::ApiPost || actor.is_none_or(|a| a.operates()) {
+            return Ok(());
+        }
+        let allowed = super::ssrf::AllowedHosts::new(&self.config.api_post_allowed_hosts);
+        let refusal = reqwest::Url::parse(&new.command)
+            .ok()
+            .and_then(|url| super::ssrf::literal_refusal(&url, &allowed));
+        match refusal {
+            Some(why) => Err(DomainError::invalid(format!("{prefix}command"), why)),
+            None => Ok(()),
+        }
     }
 
     /// Stores a new job on behalf of the operator (the CLI): no owner, any type.

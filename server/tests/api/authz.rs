@@ -107,7 +107,7 @@ fn table() -> Vec<Row> {
     use Method as M;
     const SCRIPT: &str = r#"{"name":"s {uniq}","type":"script","command":"noop","run_at":"{run_at}"}"#;
     const API_POST: &str =
-        r#"{"name":"p {uniq}","type":"api_post","command":"http://127.0.0.1:9/x","run_at":"{run_at}"}"#;
+        r#"{"name":"p {uniq}","type":"api_post","command":"http://example.invalid/x","run_at":"{run_at}"}"#;
     const COMMAND: &str = r#"{"name":"c {uniq}","type":"command","command":"true","run_at":"{run_at}"}"#;
     const PRUNE: &str = r#"{"name":"pr {uniq}","type":"script","command":"prune_jobs","run_at":"{run_at}"}"#;
     const SCHED_SCRIPT: &str = r#"{"name":"s {uniq}","trigger_type":"repeat","repeat_every_seconds":3600,"job_template":{"name":"t","type":"script","command":"noop"}}"#;

@@ -22,6 +22,8 @@
 //! - [`jobs_api`]: the jobs REST API: jobs end to end (exit code, log, result), ownership,
 //!   validation, kill, retry and cancel, consumers, conflicts, filters.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
+//! - [`ssrf`]: a regular user's api_post jobs cannot reach this machine or private
+//!   networks (literals, names, redirects); the allow-list.
 //! - [`server_fns`]: the Leptos server functions: statuses, permissions, CSRF.
 //! - [`notify`]: password recovery and job alerts through a real SMTP server and a Telegram
 //!   stand-in.
@@ -59,6 +61,7 @@ mod openapi;
 mod ops;
 mod schedulers;
 mod server_fns;
+mod ssrf;
 mod users;
 mod validation;
 mod ws;

@@ -63,6 +63,8 @@ pub struct QueueConfig {
     pub concurrency: usize,
 }
 
+const USER_AGENT: &str = concat!("vcore/", env!("CARGO_PKG_VERSION"));
+
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     pub queues: Vec<QueueConfig>,
@@ -93,6 +95,8 @@ pub struct RunnerConfig {
     pub hub: Hub,
     /// Told about jobs that end (failed, or done when `NOTIFY_ON_SUCCESS`).
     pub notifier: Option<crate::notify::Notifier>,
+    /// Hosts the `api_post` jobs of users below operator may call anyway (see `ssrf`).
+    pub api_post_allowed: crate::jobs::ssrf::AllowedHosts,
 }
 
 impl RunnerConfig {
@@ -123,6 +127,7 @@ impl RunnerConfig {
             backup_dir: log_dir.parent().unwrap_or(&log_dir).join("backups"),
             hub: Hub::default(),
             notifier: None,
+            api_post_allowed: Default::default(),
             log_dir,
             max_log_bytes: 10 * 1024 * 1024,
             retention: Some(Duration::from_secs(30 * 86_400)),
@@ -169,8 +174,11 @@ struct Inner {
     schedules: Notify,
     lines: broadcast::Sender<LogLine>,
     tasks: tokio_util::task::TaskTracker,
-    /// One HTTP client (connection pool) for every api_post job.
+    /// One HTTP client (connection pool) for the api_post jobs of superusers, operators
+    /// and the server itself.
     http: reqwest::Client,
+    /// The same for everyone else's: no loopback or private addresses (see `ssrf`).
+    guarded_http: reqwest::Client,
     /// To the completer.
     results: mpsc::UnboundedSender<Completion>,
     /// Stops the completer once it has written everything sent before.
@@ -302,6 +310,7 @@ impl Runner {
             .collect();
         let (lines, _) = broadcast::channel(4096);
         let (results, results_rx) = mpsc::unbounded_channel();
+        let guarded_http = crate::jobs::ssrf::guarded_client(USER_AGENT, cfg.api_post_allowed.clone());
         let inner = Arc::new(Inner {
             db,
             cfg,
@@ -315,9 +324,10 @@ impl Runner {
             lines,
             tasks: tokio_util::task::TaskTracker::new(),
             http: reqwest::Client::builder()
-                .user_agent(concat!("vcore/", env!("CARGO_PKG_VERSION")))
+                .user_agent(USER_AGENT)
                 .build()
                 .unwrap_or_default(),
+            guarded_http,
             results,
             completer_stop: CancellationToken::new(),
             completer: Mutex::new(None),

@@ -383,7 +383,16 @@ pub(super) async fn run_attempt(
             }
         }
         JobKind::ApiPost => {
-            let post = crate::jobs::api_post::post(&inner.http, &job.command, &job.meta, timeout);
+            let client = match api_post_client(inner, job).await {
+                Ok(c) => c,
+                Err(error) => {
+                    return Attempt::Failed {
+                        error: format!("POST {}: {error}", job.command),
+                        exit_code: None,
+                    }
+                }
+            };
+            let post = crate::jobs::api_post::post(client, &job.command, &job.meta, timeout);
             tokio::select! {
                 posted = post => match posted {
                     crate::jobs::api_post::Posted::Ok(result) => Attempt::Done { result: Some(result.to_string()), exit_code: None },
@@ -392,6 +401,26 @@ pub(super) async fn run_attempt(
                 _ = cancel.cancelled() => Attempt::Stopped,
             }
         }
+    }
+}
+
+/// The client for an api_post job: the plain one for the server itself (no owner) and for
+/// active superusers and operators; else the guarded one (see `ssrf`), after refusing a
+/// forbidden address literal, which no resolver sees.
+async fn api_post_client<'a>(inner: &'a Inner, job: &Job) -> Result<&'a reqwest::Client, String> {
+    let Some(id) = job.owner_id else {
+        return Ok(&inner.http);
+    };
+    match crate::users::find_user(&inner.db, id).await {
+        Ok(Some(u)) if u.is_active && crate::access::Role::from_stored(&u.role).operates() => Ok(&inner.http),
+        Ok(_) => {
+            let url = reqwest::Url::parse(&job.command).map_err(|e| format!("not a URL: {e}"))?;
+            match crate::jobs::ssrf::literal_refusal(&url, &inner.cfg.api_post_allowed) {
+                Some(why) => Err(why),
+                None => Ok(&inner.guarded_http),
+            }
+        }
+        Err(e) => Err(format!("checking who may call it failed: {e}")),
     }
 }
 

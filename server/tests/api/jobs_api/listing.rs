@@ -146,7 +146,7 @@ async fn bulk_actions_touch_only_the_callers_jobs_in_the_right_state(b: Backend)
         &create(
             &app,
             a,
-            json!({ "name": "refused", "type": "api_post", "command": "http://127.0.0.1:9/x", "max_attempts": 1 }),
+            json!({ "name": "refused", "type": "api_post", "command": "http://localhost:9/x", "max_attempts": 1 }),
         )
         .await,
     );

@@ -361,7 +361,7 @@ async fn regular_users_run_scripts_and_see_only_their_own_jobs(b: Backend) {
         &app,
         a,
         json!({
-            "name": "hook", "type": "api_post", "command": "http://127.0.0.1:9/hook",
+            "name": "hook", "type": "api_post", "command": "http://localhost:9/hook",
             "run_at": in_an_hour()
         }),
     )
