@@ -97,6 +97,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
                     <Route path=path!("") view=HomePage />
                     <Route path=path!("/users") view=UsersPage />
+                    <Route path=path!("/audit") view=crate::pages::audit::AuditPage />
                     <Route path=path!("/jobs") view=JobsPage />
                     <Route path=path!("/jobs/new") view=NewJobPage />
                     <Route path=path!("/jobs/:id") view=JobPage />

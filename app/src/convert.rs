@@ -408,3 +408,37 @@ pub fn api_keys_page(keys: &[vcore_domain::api_keys::ApiKey]) -> ApiKeysPage {
         count: keys.len() as i64,
     }
 }
+
+impl From<vcore_domain::audit::AuditEntry> for AuditEntryPublic {
+    fn from(e: vcore_domain::audit::AuditEntry) -> Self {
+        AuditEntryPublic {
+            id: e.id,
+            at: rfc3339(&e.at),
+            actor_id: e.actor_id,
+            actor_key_id: e.actor_key_id,
+            actor_name: e.actor_name,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            outcome: e.outcome,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            request_id: e.request_id,
+            detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
+        }
+    }
+}
+
+impl From<AuditQuery> for vcore_domain::audit::AuditFilter {
+    fn from(q: AuditQuery) -> Self {
+        vcore_domain::audit::AuditFilter {
+            actor: q.actor,
+            action: q.action,
+            target_type: q.target_type,
+            target_id: q.target_id,
+            outcome: q.outcome,
+            since: q.since,
+            until: q.until,
+        }
+    }
+}

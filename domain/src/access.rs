@@ -12,6 +12,7 @@
 //! | viewer | read all | read all | no | read nodes | no (own account only) |
 
 use crate::error::{DomainError, DomainResult};
+use crate::sessions::ClientInfo;
 use crate::users::User;
 
 /// A user's role. Stored in `users.role`; `users.is_superuser` mirrors `Superuser`.
@@ -115,11 +116,12 @@ pub enum Via {
     },
 }
 
-/// A user acting through a session or a key.
+/// A user acting through a session or a key, from somewhere (for the audit log).
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user: User,
     pub via: Via,
+    pub client: ClientInfo,
 }
 
 impl std::ops::Deref for Actor {
@@ -138,7 +140,14 @@ impl Actor {
         Actor {
             user,
             via: Via::Session,
+            client: ClientInfo::default(),
         }
+    }
+
+    /// The same actor, acting from `client`.
+    pub fn from(mut self, client: &ClientInfo) -> Actor {
+        self.client = client.clone();
+        self
     }
 
     pub fn role(&self) -> Role {
@@ -295,6 +304,7 @@ mod tests {
                 prefix: "vk_x".into(),
                 scopes,
             },
+            client: ClientInfo::default(),
         };
         let reader = key(vec![Scope::JobsRead]);
         assert!(reader.need(Scope::JobsRead).is_ok());
@@ -311,6 +321,7 @@ mod tests {
                 prefix: "vk_y".into(),
                 scopes: Scope::ALL.to_vec(),
             },
+            client: ClientInfo::default(),
         };
         assert!(!user_key.is_admin());
         assert!(!user_key.may_change(Some(8)));

@@ -16,6 +16,7 @@ use diesel_async::RunQueryDsl;
 use sha2::{Digest, Sha256};
 
 use crate::access::{Actor, Scope, Via};
+use crate::audit::{Outcome, Who};
 use crate::error::{DomainError, DomainResult};
 use crate::schema::{api_keys, users};
 use crate::sessions::ClientInfo;
@@ -177,6 +178,19 @@ fn parse_new(input: &NewApiKey) -> DomainResult<(String, Vec<Scope>, Option<Naiv
     Ok((name.to_string(), scopes, expires_at))
 }
 
+/// What the audit log keeps about a key: its prefix and scopes, whose it is, its name.
+fn key_detail(key: Option<&ApiKey>, owner: i64, name: &str) -> serde_json::Value {
+    match key {
+        Some(k) => serde_json::json!({
+            "prefix": k.prefix,
+            "user_id": k.user_id,
+            "name": k.name,
+            "scopes": k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        }),
+        None => serde_json::json!({ "user_id": owner, "name": name }),
+    }
+}
+
 fn not_found() -> DomainError {
     DomainError::NotFound("API key not found".into())
 }
@@ -189,14 +203,21 @@ impl Services {
     /// Creates a key and returns it with its secret, which is shown this once. A user
     /// creates keys for themselves, a superuser also for others; only with a session.
     pub async fn create_api_key(&self, actor: &Actor, input: NewApiKey) -> DomainResult<(ApiKey, String)> {
-        actor.need_session()?;
         let owner = input.user_id.unwrap_or(actor.id);
-        if owner != actor.id && !actor.is_admin() {
-            return Err(DomainError::Forbidden(
-                "Only a superuser may create keys for other users".into(),
-            ));
+        let result = async {
+            actor.need_session()?;
+            if owner != actor.id && !actor.is_admin() {
+                return Err(DomainError::Forbidden(
+                    "Only a superuser may create keys for other users".into(),
+                ));
+            }
+            self.insert_api_key(owner, &input).await
         }
-        self.insert_api_key(owner, &input).await
+        .await;
+        let target = result.as_ref().ok().map(|(k, _)| ("api_key", k.id.to_string()));
+        let detail = key_detail(result.as_ref().ok().map(|(k, _)| k), owner, &input.name);
+        self.audited(actor, "api_key.create", target, Some(detail), result)
+            .await
     }
 
     /// Creates a key for `username` (the server's command line).
@@ -209,7 +230,20 @@ impl Services {
             .find_user_by_login(username)
             .await?
             .ok_or_else(|| DomainError::invalid("username", format!("no user named {username:?}")))?;
-        self.insert_api_key(user.id, &input).await
+        let result = self.insert_api_key(user.id, &input).await;
+        if let Ok((k, _)) = &result {
+            let detail = key_detail(Some(k), user.id, &input.name);
+            let target = Some(("api_key", k.id.to_string()));
+            self.audit(
+                &Who::command_line(),
+                "api_key.create",
+                target,
+                Outcome::Success,
+                Some(detail),
+            )
+            .await;
+        }
+        result
     }
 
     async fn insert_api_key(&self, owner: i64, input: &NewApiKey) -> DomainResult<(ApiKey, String)> {
@@ -280,17 +314,49 @@ impl Services {
     /// Revokes a key at once: its owner's, or any for a superuser. Revoking a revoked key
     /// changes nothing and answers the key as it is.
     pub async fn revoke_api_key(&self, actor: &Actor, id: i64) -> DomainResult<ApiKey> {
-        actor.need_session()?;
-        let key = self.find_api_key(id).await?.ok_or_else(not_found)?;
-        if key.user_id != actor.id && !actor.is_admin() {
-            // Not even whether it exists.
-            return Err(not_found());
+        let result = async {
+            actor.need_session()?;
+            let key = self.find_api_key(id).await?.ok_or_else(not_found)?;
+            if key.user_id != actor.id && !actor.is_admin() {
+                // Not even whether it exists.
+                return Err(not_found());
+            }
+            self.revoke_key(&key.prefix).await
         }
-        self.revoke_api_key_as_operator(&key.prefix).await
+        .await;
+        let detail = result
+            .as_ref()
+            .ok()
+            .map(|k| serde_json::json!({ "prefix": k.prefix, "user_id": k.user_id }));
+        self.audited(
+            actor,
+            "api_key.revoke",
+            Some(("api_key", id.to_string())),
+            detail,
+            result,
+        )
+        .await
     }
 
     /// Revokes a key by id or prefix (the server's command line).
     pub async fn revoke_api_key_as_operator(&self, id_or_prefix: &str) -> DomainResult<ApiKey> {
+        let result = self.revoke_key(id_or_prefix).await;
+        if let Ok(k) = &result {
+            let detail = serde_json::json!({ "prefix": k.prefix, "user_id": k.user_id });
+            let target = Some(("api_key", k.id.to_string()));
+            self.audit(
+                &Who::command_line(),
+                "api_key.revoke",
+                target,
+                Outcome::Success,
+                Some(detail),
+            )
+            .await;
+        }
+        result
+    }
+
+    async fn revoke_key(&self, id_or_prefix: &str) -> DomainResult<ApiKey> {
         let t = now();
         let by_id = id_or_prefix.parse::<i64>().ok();
         let rows: Vec<Row> = with_conn!(self.db, |conn| {
@@ -372,6 +438,7 @@ impl Services {
                 scopes: parse_stored_scopes(&row.scopes),
                 prefix: row.prefix,
             },
+            client: client.clone(),
         })
     }
 }

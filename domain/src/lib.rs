@@ -12,6 +12,7 @@
 //! - [`jobs`]: the job model and state machine, and (in `jobs::store`) all queue SQL.
 //! - [`access`]: who is acting ([`access::Actor`]: a user's role, narrowed by a key's scopes).
 //! - [`api_keys`]: API keys (created, listed, revoked, authenticated).
+//! - [`audit`]: the append-only audit log (who, what, target, when, from where, outcome).
 //! - [`users`]: the users service (create, list, update, delete, first superuser).
 //! - [`notify`]: email (SMTP) and Telegram notifications, sent in the background with retries.
 //! - [`recovery`]: password recovery by emailed, single-use tokens.
@@ -23,6 +24,7 @@
 
 pub mod access;
 pub mod api_keys;
+pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod db;

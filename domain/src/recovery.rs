@@ -98,7 +98,34 @@ impl Services {
     }
 
     /// Sets a new password with a recovery token and ends the user's sessions.
-    pub async fn reset_password(&self, token: &str, new_password: &str) -> DomainResult<User> {
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> DomainResult<User> {
+        let result = self.reset_password_with(token, new_password).await;
+        if let Ok(user) = &result {
+            let who = crate::audit::Who {
+                user_id: Some(user.id),
+                name: Some(user.username.clone()),
+                client: client.clone(),
+                ..Default::default()
+            };
+            let target = Some(("user", user.id.to_string()));
+            self.audit(
+                &who,
+                "user.password_reset",
+                target,
+                crate::audit::Outcome::Success,
+                None,
+            )
+            .await;
+        }
+        result
+    }
+
+    async fn reset_password_with(&self, token: &str, new_password: &str) -> DomainResult<User> {
         if token.trim().is_empty() {
             return Err(DomainError::invalid("token", "must not be empty"));
         }

@@ -171,3 +171,22 @@ diesel::table! {
         paused_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// The audit log (`audit`): append-only.
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_id -> Nullable<BigInt>,
+        actor_key_id -> Nullable<BigInt>,
+        actor_name -> Nullable<Text>,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        outcome -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}

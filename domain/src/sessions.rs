@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::access::Actor;
+use crate::audit::{Outcome, Who};
 use crate::error::{DomainError, DomainResult};
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::tokens::{Claims, TokenType};
@@ -38,6 +39,8 @@ pub struct TokenPair {
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The request's `x-request-id` (for the audit log).
+    pub request_id: Option<String>,
 }
 
 fn now() -> NaiveDateTime {
@@ -53,8 +56,42 @@ fn invalid_token() -> DomainError {
 }
 
 impl Services {
-    /// Checks a username (or email) and password and opens a session.
+    /// Checks a username (or email) and password and opens a session. Every attempt is
+    /// audited (`auth.login`): a failure with the login tried and the reason.
     pub async fn login(
+        &self,
+        login: &str,
+        password_text: &str,
+        client: &ClientInfo,
+    ) -> DomainResult<(User, TokenPair)> {
+        let result = self.try_login(login, password_text, client).await;
+        let (who, target, detail) = match &result {
+            Ok((u, _)) => (
+                Who {
+                    user_id: Some(u.id),
+                    name: Some(u.username.clone()),
+                    client: client.clone(),
+                    ..Default::default()
+                },
+                Some(("user", u.id.to_string())),
+                None,
+            ),
+            Err(e) => (
+                Who {
+                    name: Some(login.trim().chars().take(254).collect()),
+                    client: client.clone(),
+                    ..Default::default()
+                },
+                None,
+                Some(serde_json::json!({ "reason": e.to_string() })),
+            ),
+        };
+        self.audit(&who, "auth.login", target, Outcome::of(&result), detail)
+            .await;
+        result
+    }
+
+    async fn try_login(
         &self,
         login: &str,
         password_text: &str,
@@ -235,17 +272,32 @@ impl Services {
             .keys
             .check(TokenType::Access, token)
             .ok_or_else(invalid_token)?;
-        Ok(Actor::session(self.session_user(&claims).await?))
+        Ok(Actor::session(self.session_user(&claims).await?).from(client))
     }
 
-    /// Ends the session that an access or refresh token belongs to.
-    pub async fn logout(&self, token: &str) -> DomainResult<()> {
+    /// Ends the session that an access or refresh token belongs to (audited).
+    pub async fn logout(&self, token: &str, client: &ClientInfo) -> DomainResult<()> {
         let claims = self
             .keys
             .check(TokenType::Access, token)
             .or_else(|| self.keys.check(TokenType::Refresh, token))
             .ok_or_else(invalid_token)?;
-        self.revoke_session(&claims.sid).await
+        self.revoke_session(&claims.sid).await?;
+        let user_id = claims.sub.parse::<i64>().ok();
+        let name = match user_id {
+            Some(id) => self.find_user(id).await.ok().flatten().map(|u| u.username),
+            None => None,
+        };
+        let who = Who {
+            user_id,
+            name,
+            client: client.clone(),
+            ..Default::default()
+        };
+        let target = user_id.map(|id| ("user", id.to_string()));
+        self.audit(&who, "auth.logout", target, Outcome::Success, None)
+            .await;
+        Ok(())
     }
 
     pub async fn revoke_session(&self, sid: &str) -> DomainResult<()> {

@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::access::{Actor, Role, Scope};
+use crate::audit::{Outcome, Who};
 use crate::error::{DomainError, DomainResult};
 use crate::schema::{api_keys, sessions, users};
 use crate::validate::{full_name, Email, Password, Username};
@@ -140,6 +141,20 @@ impl Services {
     /// Creates an account (superuser only, or `actor = None` for registration and bootstrap;
     /// registration callers must force `is_superuser = false` themselves via [`Self::register`]).
     pub async fn create_user(&self, actor: Option<&Actor>, input: NewUser) -> DomainResult<User> {
+        let username = input.username.clone();
+        let result = self.create_user_with(actor, input).await;
+        if let Some(a) = actor {
+            let target = result.as_ref().ok().map(|u| ("user", u.id.to_string()));
+            let detail = match &result {
+                Ok(u) => serde_json::json!({ "username": u.username, "role": u.role }),
+                Err(_) => serde_json::json!({ "username": username }),
+            };
+            return self.audited(a, "user.create", target, Some(detail), result).await;
+        }
+        result
+    }
+
+    async fn create_user_with(&self, actor: Option<&Actor>, input: NewUser) -> DomainResult<User> {
         if let Some(a) = actor {
             require_superuser(a)?;
         }
@@ -292,6 +307,43 @@ impl Services {
     /// Changes an account: self (not privileges) or superuser. A password change, or a
     /// deactivation, ends the account's sessions.
     pub async fn update_user(&self, actor: &Actor, id: i64, changes: UserChanges) -> DomainResult<User> {
+        let before = self.find_user(id).await.ok().flatten();
+        let fields: Vec<&str> = [
+            ("username", changes.username.is_some()),
+            ("email", changes.email.is_some()),
+            ("full_name", changes.full_name.is_some()),
+            ("password", changes.password.is_some()),
+            ("is_active", changes.is_active.is_some()),
+            ("is_superuser", changes.is_superuser.is_some()),
+            ("role", changes.role.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect();
+        let mut detail = serde_json::json!({ "fields": fields });
+        if let Some(active) = changes.is_active {
+            detail["is_active"] = active.into();
+        }
+        let result = self.update_user_with(actor, id, changes).await;
+        let target = || Some(("user", id.to_string()));
+        if let (Ok(after), Some(before)) = (&result, &before) {
+            if after.role != before.role {
+                let change = serde_json::json!({ "from": before.role, "to": after.role });
+                self.audit(
+                    &Who::of(actor),
+                    "user.role_change",
+                    target(),
+                    Outcome::Success,
+                    Some(change),
+                )
+                .await;
+            }
+        }
+        self.audited(actor, "user.update", target(), Some(detail), result)
+            .await
+    }
+
+    async fn update_user_with(&self, actor: &Actor, id: i64, changes: UserChanges) -> DomainResult<User> {
         actor.need(Scope::Admin)?;
         let target = self.get_user(actor, id).await?;
         let privileges =
@@ -368,6 +420,13 @@ impl Services {
     /// Changes the caller's own password after checking the current one. Ends all the
     /// user's sessions; the caller signs in again (the web UI does so transparently).
     pub async fn change_password(&self, actor: &Actor, current: &str, new: &str) -> DomainResult<()> {
+        let result = self.change_password_with(actor, current, new).await;
+        let target = Some(("user", actor.id.to_string()));
+        self.audited(actor, "user.password_change", target, None, result)
+            .await
+    }
+
+    async fn change_password_with(&self, actor: &Actor, current: &str, new: &str) -> DomainResult<()> {
         actor.need_session()?;
         if !password::verify(current.to_string(), actor.hashed_password.clone()).await? {
             return Err(DomainError::invalid("current_password", "is incorrect"));
@@ -397,6 +456,20 @@ impl Services {
 
     /// Deletes an account (superuser only, never oneself). Its sessions go with it.
     pub async fn delete_user(&self, actor: &Actor, id: i64) -> DomainResult<()> {
+        let name = self.find_user(id).await.ok().flatten().map(|u| u.username);
+        let result = self.delete_user_with(actor, id).await;
+        let detail = name.map(|n| serde_json::json!({ "username": n }));
+        self.audited(
+            actor,
+            "user.delete",
+            Some(("user", id.to_string())),
+            detail,
+            result,
+        )
+        .await
+    }
+
+    async fn delete_user_with(&self, actor: &Actor, id: i64) -> DomainResult<()> {
         require_superuser(actor)?;
         if actor.id == id {
             return Err(DomainError::Forbidden(

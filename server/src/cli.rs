@@ -217,8 +217,8 @@ async fn create_superuser(
     email: String,
     password: String,
 ) -> anyhow::Result<()> {
-    let user = Services::open(config, app.domain.clone())
-        .await?
+    let svc = Services::open(config, app.domain.clone()).await?;
+    let user = svc
         .create_user(
             None,
             vcore_domain::users::NewUser {
@@ -233,6 +233,15 @@ async fn create_superuser(
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let detail = serde_json::json!({ "username": user.username, "role": user.role });
+    svc.audit(
+        &vcore_domain::audit::Who::command_line(),
+        "user.create",
+        Some(("user", user.id.to_string())),
+        vcore_domain::audit::Outcome::Success,
+        Some(detail),
+    )
+    .await;
     println!("created superuser '{}' (id {})", user.username, user.id);
     Ok(())
 }

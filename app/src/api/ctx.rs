@@ -75,7 +75,7 @@ pub async fn sign_out(svc: &Services) -> Result<(), AppError> {
     let token = session_http::access_token(&parts.headers)
         .or_else(|| session_http::cookie(&parts.headers, REFRESH_COOKIE));
     if let Some(token) = token {
-        match svc.logout(token).await {
+        match svc.logout(token, &client_info()).await {
             // Expired or already revoked: nothing is left to end.
             Ok(()) | Err(DomainError::Unauthorized(_)) => {}
             Err(e) => return Err(e.into()),

@@ -5,6 +5,7 @@
 //! With `ssr` the bodies run in the server; with `hydrate`/`csr` each function becomes an
 //! HTTP call to the same origin.
 
+pub mod audit;
 #[cfg(feature = "ssr")]
 pub mod ctx;
 pub mod dashboard;
@@ -15,6 +16,7 @@ pub mod schedulers;
 pub mod session;
 pub mod users;
 
+pub use audit::*;
 pub use dashboard::*;
 pub use jobs::*;
 pub use keys::*;

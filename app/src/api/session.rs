@@ -63,6 +63,7 @@ pub async fn recover_password(email: String) -> Result<(), AppError> {
 #[server]
 pub async fn reset_password(token: String, new_password: String) -> Result<(), AppError> {
     let svc = super::ctx::services()?;
-    svc.reset_password(&token, &new_password).await?;
+    svc.reset_password(&token, &new_password, &super::ctx::client_info())
+        .await?;
     Ok(())
 }

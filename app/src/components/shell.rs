@@ -123,7 +123,7 @@ fn TopBar() -> impl IntoView {
                 <A href="/schedulers">"Schedulers"</A>
                 <A href="/tools">"Tools"</A>
                 <Transition>
-                    {move || is_superuser().then(|| view! { <A href="/users">"Users"</A> })}
+                    {move || is_superuser().then(|| view! { <A href="/users">"Users"</A> <A href="/audit">"Audit log"</A> })}
                 </Transition>
                 {crate::ext::installed()
                     .nav_items()

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+pub mod audit;
 pub mod home;
 pub mod job;
 pub mod jobs;

@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+mod audit;
 mod dashboard;
 mod jobs;
 mod keys;
 mod schedulers;
 mod users;
 
+pub use audit::*;
 pub use dashboard::*;
 pub use jobs::*;
 pub use keys::*;

@@ -106,6 +106,9 @@ pub struct Config {
     /// Finished jobs (and their logs) older than this many days are deleted hourly;
     /// 0 keeps them forever (`JOB_RETENTION_DAYS`, default 30).
     pub job_retention_days: u32,
+    /// Audit log entries older than this many days are deleted; 0 keeps them
+    /// (`AUDIT_RETENTION_DAYS`, default 365).
+    pub audit_retention_days: u32,
     /// First retry delay, doubled per attempt up to an hour (`JOB_RETRY_BASE_SECS`).
     pub job_retry_base_secs: u64,
     /// Outgoing email (`SMTP_*`, `EMAILS_*`); `None` when email is off.
@@ -329,6 +332,7 @@ impl Config {
             job_shutdown_grace_secs: parse_num(&get, "JOB_SHUTDOWN_GRACE_SECS", 25, 0, 3600)? as u64,
             job_retry_base_secs: parse_num(&get, "JOB_RETRY_BASE_SECS", 5, 1, 3600)? as u64,
             job_retention_days: parse_num(&get, "JOB_RETENTION_DAYS", 30, 0, 36_500)? as u32,
+            audit_retention_days: parse_num(&get, "AUDIT_RETENTION_DAYS", 365, 0, 36_500)? as u32,
             email_reset_token_expire_hours: parse_num(
                 &get,
                 "EMAIL_RESET_TOKEN_EXPIRE_HOURS",

@@ -165,6 +165,15 @@ impl Services {
     }
 
     pub async fn create_scheduler(&self, actor: &Actor, input: SchedulerInput) -> DomainResult<Scheduler> {
+        let name = input.name.clone();
+        let result = self.create_scheduler_with(actor, input).await;
+        let target = result.as_ref().ok().map(|s| ("scheduler", s.id.to_string()));
+        let detail = serde_json::json!({ "name": name.chars().take(200).collect::<String>() });
+        self.audited(actor, "scheduler.create", target, Some(detail), result)
+            .await
+    }
+
+    async fn create_scheduler_with(&self, actor: &Actor, input: SchedulerInput) -> DomainResult<Scheduler> {
         actor.need(Scope::Schedulers)?;
         actor.need_writer()?;
         let (new, trigger) = self.check_scheduler(Some(actor), Some(actor.id), input)?;
@@ -210,6 +219,23 @@ impl Services {
         id: i64,
         change: impl FnOnce(&mut SchedulerInput),
     ) -> DomainResult<Scheduler> {
+        let result = self.update_scheduler_with(actor, id, change).await;
+        self.audited(
+            actor,
+            "scheduler.update",
+            Some(("scheduler", id.to_string())),
+            None,
+            result,
+        )
+        .await
+    }
+
+    async fn update_scheduler_with(
+        &self,
+        actor: &Actor,
+        id: i64,
+        change: impl FnOnce(&mut SchedulerInput),
+    ) -> DomainResult<Scheduler> {
         let current = self.changeable_scheduler(actor, id).await?;
         let mut input = SchedulerInput::of(&current)?;
         change(&mut input);
@@ -223,6 +249,22 @@ impl Services {
 
     /// Enables a disabled scheduler or disables an enabled one.
     pub async fn toggle_scheduler(&self, actor: &Actor, id: i64) -> DomainResult<Scheduler> {
+        let result = self.toggle_scheduler_with(actor, id).await;
+        let detail = result
+            .as_ref()
+            .ok()
+            .map(|s| serde_json::json!({ "enabled": s.enabled }));
+        self.audited(
+            actor,
+            "scheduler.toggle",
+            Some(("scheduler", id.to_string())),
+            detail,
+            result,
+        )
+        .await
+    }
+
+    async fn toggle_scheduler_with(&self, actor: &Actor, id: i64) -> DomainResult<Scheduler> {
         let current = self.changeable_scheduler(actor, id).await?;
         let stored = schedulers::set_enabled(&self.db, id, !current.enabled, Utc::now())
             .await?
@@ -233,6 +275,18 @@ impl Services {
 
     /// Deletes a scheduler; the jobs it made stay.
     pub async fn delete_scheduler(&self, actor: &Actor, id: i64) -> DomainResult<()> {
+        let result = self.delete_scheduler_with(actor, id).await;
+        self.audited(
+            actor,
+            "scheduler.delete",
+            Some(("scheduler", id.to_string())),
+            None,
+            result,
+        )
+        .await
+    }
+
+    async fn delete_scheduler_with(&self, actor: &Actor, id: i64) -> DomainResult<()> {
         self.changeable_scheduler(actor, id).await?;
         if !schedulers::delete(&self.db, id).await? {
             return Err(not_found());

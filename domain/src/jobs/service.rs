@@ -144,6 +144,8 @@ impl Services {
         cfg.api_post_allowed = super::ssrf::AllowedHosts::new(&c.api_post_allowed_hosts);
         cfg.retention =
             (c.job_retention_days > 0).then(|| Duration::from_secs(u64::from(c.job_retention_days) * 86_400));
+        cfg.audit_retention = (c.audit_retention_days > 0)
+            .then(|| Duration::from_secs(u64::from(c.audit_retention_days) * 86_400));
         self.runner = Some(Runner::start(self.db.clone(), cfg, scripts));
         self
     }
@@ -380,6 +382,12 @@ impl Services {
 
     /// Deletes a job that is not running (409 for a running one: kill it first).
     pub async fn delete_job(&self, actor: &Actor, id: i64) -> DomainResult<()> {
+        let result = self.delete_job_with(actor, id).await;
+        self.audited(actor, "job.delete", Some(("job", id.to_string())), None, result)
+            .await
+    }
+
+    async fn delete_job_with(&self, actor: &Actor, id: i64) -> DomainResult<()> {
         let job = self.changeable_job(actor, id).await?;
         if !store::delete(&self.db, id).await? {
             return Err(DomainError::Conflict(format!(
@@ -394,6 +402,18 @@ impl Services {
 
     /// `queued` retries a failed or cancelled job; `cancelled` cancels a pending or queued one.
     pub async fn set_job_status(&self, actor: &Actor, id: i64, status: &str) -> DomainResult<Job> {
+        let result = self.set_job_status_with(actor, id, status).await;
+        let action = match status {
+            "queued" => "job.retry",
+            "cancelled" => "job.cancel",
+            _ => "job.status",
+        };
+        let detail = serde_json::json!({ "status": status });
+        self.audited(actor, action, Some(("job", id.to_string())), Some(detail), result)
+            .await
+    }
+
+    async fn set_job_status_with(&self, actor: &Actor, id: i64, status: &str) -> DomainResult<Job> {
         let target = JobStatus::parse("status", status)?;
         let job = self.changeable_job(actor, id).await?;
         let refused = || {
@@ -427,6 +447,12 @@ impl Services {
     /// Stops a job: a running one is killed (its process group included) and ends
     /// `cancelled`; a pending or queued one is cancelled. 409 when it has already ended.
     pub async fn kill_job(&self, actor: &Actor, id: i64) -> DomainResult<Job> {
+        let result = self.kill_job_with(actor, id).await;
+        self.audited(actor, "job.kill", Some(("job", id.to_string())), None, result)
+            .await
+    }
+
+    async fn kill_job_with(&self, actor: &Actor, id: i64) -> DomainResult<Job> {
         let job = self.changeable_job(actor, id).await?;
         match job.status {
             JobStatus::Pending | JobStatus::Queued => {
@@ -475,6 +501,16 @@ impl Services {
     /// A job the actor may not touch or that is in the wrong state is skipped with the reason;
     /// only an outage fails the whole call.
     pub async fn bulk_jobs(&self, actor: &Actor, action: &str, ids: &[i64]) -> DomainResult<BulkOutcome> {
+        let result = self.bulk_jobs_with(actor, action, ids).await;
+        let mut detail = serde_json::json!({ "action": action, "ids": ids.len() });
+        if let Ok(o) = &result {
+            detail["done"] = serde_json::json!(o.done);
+            detail["skipped"] = serde_json::json!(o.skipped.iter().map(|(id, _)| id).collect::<Vec<_>>());
+        }
+        self.audited(actor, "job.bulk", None, Some(detail), result).await
+    }
+
+    async fn bulk_jobs_with(&self, actor: &Actor, action: &str, ids: &[i64]) -> DomainResult<BulkOutcome> {
         use futures_util::stream::{self, StreamExt};
         actor.need(Scope::JobsWrite)?;
         actor.need_writer()?;
@@ -499,7 +535,7 @@ impl Services {
             // Each kill waits (up to 5 s) for its process to stop: wait for several at once.
             "kill" => {
                 stream::iter(ids.iter().copied())
-                    .map(|id| async move { (id, self.kill_job(actor, id).await.map(drop)) })
+                    .map(|id| async move { (id, self.kill_job_with(actor, id).await.map(drop)) })
                     .buffered(16)
                     .collect()
                     .await
@@ -508,8 +544,8 @@ impl Services {
                 let mut out = Vec::with_capacity(ids.len());
                 for &id in &ids {
                     let r = match action {
-                        "retry" => self.set_job_status(actor, id, "queued").await.map(drop),
-                        _ => self.delete_job(actor, id).await,
+                        "retry" => self.set_job_status_with(actor, id, "queued").await.map(drop),
+                        _ => self.delete_job_with(actor, id).await,
                     };
                     out.push((id, r));
                 }
@@ -648,6 +684,13 @@ impl Services {
     /// again (the state is in the database, so it survives restarts). Once a stop returns,
     /// no node claims from the queue; running jobs go on.
     pub async fn set_consumer(&self, actor: &Actor, queue: &str, paused: bool) -> DomainResult<bool> {
+        let result = self.set_consumer_with(actor, queue, paused).await;
+        let action = if paused { "queue.stop" } else { "queue.start" };
+        let target = Some(("queue", queue.chars().take(100).collect()));
+        self.audited(actor, action, target, None, result).await
+    }
+
+    async fn set_consumer_with(&self, actor: &Actor, queue: &str, paused: bool) -> DomainResult<bool> {
         actor.need(Scope::Admin)?;
         if !actor.operates() {
             return Err(DomainError::Forbidden(

@@ -62,7 +62,7 @@ async fn logout(
     AccessToken(token): AccessToken,
 ) -> ApiResult<Json<Message>> {
     me.need_session()?;
-    svc.logout(&token).await?;
+    svc.logout(&token, &me.client).await?;
     Ok(Json(Message {
         message: "Signed out".into(),
     }))
@@ -102,9 +102,10 @@ async fn recover_password(
     responses((status = 200, body = Message), (status = 422, body = ErrorBody)))]
 async fn reset_password(
     State(svc): State<Services>,
+    Client(client): Client,
     ValidJson(r): ValidJson<NewPassword>,
 ) -> ApiResult<Json<Message>> {
-    svc.reset_password(&r.token, &r.new_password).await?;
+    svc.reset_password(&r.token, &r.new_password, &client).await?;
     Ok(Json(Message {
         message: "Password updated; sign in with the new one".into(),
     }))

@@ -28,7 +28,16 @@ pub async fn client_info(req: Request, next: Next) -> Response {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    req.extensions_mut().insert(ClientInfo { ip, user_agent });
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    req.extensions_mut().insert(ClientInfo {
+        ip,
+        user_agent,
+        request_id,
+    });
     next.run(req).await
 }
 

@@ -3,6 +3,7 @@
 //! and the middleware stack. Handlers here are thin: extract, call `vcore_domain`, map.
 
 mod api_keys;
+mod audit;
 pub mod error;
 pub mod extract;
 mod jobs;
@@ -49,7 +50,7 @@ impl FromRef<AppState> for LeptosOptions {
 #[openapi(
     info(title = "vcore API", description = "REST API of vcore: accounts, sign-in and the job queue."),
     modifiers(&BearerAuth),
-    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"), (name = "nodes", description = "The processes sharing the database"), (name = "scripts", description = "The scripts jobs can run"), (name = "api-keys", description = "Keys for scripts and service accounts"))
+    tags((name = "login", description = "Tokens and registration"), (name = "users", description = "Accounts"), (name = "jobs", description = "The job queue"), (name = "job-schedulers", description = "Jobs made on a trigger"), (name = "nodes", description = "The processes sharing the database"), (name = "scripts", description = "The scripts jobs can run"), (name = "api-keys", description = "Keys for scripts and service accounts"), (name = "audit-log", description = "Who did what, when, from where"))
 )]
 struct ApiDoc;
 
@@ -80,7 +81,8 @@ pub fn api(prefix: &str, extra: &[OpenApiRouter<AppState>]) -> (Router<AppState>
         .merge(schedulers::router())
         .merge(nodes::router())
         .merge(scripts::router())
-        .merge(api_keys::router());
+        .merge(api_keys::router())
+        .merge(audit::router());
     for r in extra {
         api = api.merge(r.clone());
     }

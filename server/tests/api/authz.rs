@@ -333,6 +333,21 @@ fn table() -> Vec<Row> {
             [401, 404, 404, 404, 404, 404],
             Need::Session,
         ),
+        // The audit log: superusers, reading only.
+        row(
+            M::GET,
+            "/api/v1/audit-log/",
+            None,
+            [401, 403, 403, 403, 403, 200],
+            ADMIN,
+        ),
+        row(
+            M::GET,
+            "/api/v1/audit-log/?action=job.&limit=5",
+            None,
+            [401, 403, 403, 403, 403, 200],
+            ADMIN,
+        ),
         // The nodes sharing the database and the scripts.
         row(
             M::GET,

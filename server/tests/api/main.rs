@@ -12,6 +12,8 @@
 //!   database restarted under load.
 //! - [`auth`]: sign-in, refresh rotation and reuse detection, sign-out, registration.
 //! - [`users`]: the users endpoints, their effects and their invariants.
+//! - [`audit`]: one audit entry per audited action (actor, key, target, outcome, address,
+//!   request id); filters, paging, read-only.
 //! - [`authz`]: one table: every endpoint from every side (anonymous, owner, other user,
 //!   viewer, operator, superuser, and API keys with and without the scope it needs).
 //! - [`api_keys`]: keys shown once, stored hashed, last use, revocation, expiry, the
@@ -47,6 +49,7 @@
 use vcore_testing::pg;
 
 mod api_keys;
+mod audit;
 mod auth;
 mod authz;
 mod cli;

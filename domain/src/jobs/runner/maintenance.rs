@@ -179,17 +179,32 @@ pub(super) async fn scheduler(inner: Arc<Inner>) {
 /// How often the retention loop prunes.
 pub(super) const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// Deletes finished jobs older than `keep`, and their logs: at start, then hourly, on the
-/// maintenance node (deleting twice would be harmless). A log file on another node's disk
-/// stays until that node leads; the rows are what matter.
-pub(super) async fn retention(inner: Arc<Inner>, keep: Duration) {
+/// Deletes finished jobs older than the job retention, and their logs, and audit log
+/// entries older than the audit retention: at start, then hourly, on the maintenance node
+/// (deleting twice would be harmless). A log file on another node's disk stays until that
+/// node leads; the rows are what matter.
+pub(super) async fn retention(inner: Arc<Inner>) {
+    let cutoff = |keep: Duration| {
+        Utc::now().naive_utc() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX)
+    };
     loop {
         if !lead(&inner).await {
             return;
         }
-        let cutoff =
-            Utc::now().naive_utc() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-        match store::prune_finished(&inner.db, cutoff).await {
+        if let Some(keep) = inner.cfg.audit_retention {
+            match crate::audit::prune(&inner.db, cutoff(keep)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "retention: deleted old audit log entries"),
+                Err(e) => tracing::error!(error = %e, "retention: pruning the audit log failed"),
+            }
+        }
+        let Some(keep) = inner.cfg.retention else {
+            tokio::select! {
+                _ = tokio::time::sleep(RETENTION_EVERY) => continue,
+                _ = inner.stop.cancelled() => return,
+            }
+        };
+        match store::prune_finished(&inner.db, cutoff(keep)).await {
             Ok(ids) => {
                 store::remove_logs(&inner.cfg.log_dir, &ids).await;
                 if !ids.is_empty() {

@@ -89,6 +89,8 @@ pub struct RunnerConfig {
     /// Finished jobs older than this are deleted (with their logs) every `RETENTION_EVERY`;
     /// `None` keeps them.
     pub retention: Option<Duration>,
+    /// Audit log entries older than this are deleted with the same loop; `None` keeps them.
+    pub audit_retention: Option<Duration>,
     /// Where the `backup_sqlite` script writes by default.
     pub backup_dir: PathBuf,
     /// Where job changes are published for live viewers.
@@ -131,6 +133,7 @@ impl RunnerConfig {
             log_dir,
             max_log_bytes: 10 * 1024 * 1024,
             retention: Some(Duration::from_secs(30 * 86_400)),
+            audit_retention: None,
         }
     }
 }
@@ -350,8 +353,8 @@ impl Runner {
         inner.tasks.spawn(rescuer(inner.clone()));
         inner.tasks.spawn(promoter(inner.clone()));
         inner.tasks.spawn(scheduler(inner.clone()));
-        if let Some(keep) = inner.cfg.retention {
-            inner.tasks.spawn(retention(inner.clone(), keep));
+        if inner.cfg.retention.is_some() || inner.cfg.audit_retention.is_some() {
+            inner.tasks.spawn(retention(inner.clone()));
         }
         Runner { inner }
     }
