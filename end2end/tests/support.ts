@@ -1,7 +1,8 @@
 // Shared steps of the browser tests. Every navigation waits until the page is hydrated:
 // the app sets `data-hydrated` on <html> from an effect, which runs only once the WASM
-// bundle has taken over. `test` fails any test whose page threw an uncaught error or
-// failed to load a resource (a missing WASM file once passed unnoticed).
+// bundle has taken over. `test` fails any test whose page threw an uncaught error, broke
+// the Content-Security-Policy or failed to load a resource (a missing WASM file once passed
+// unnoticed).
 import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
 
 export const test = base.extend<{ pageErrors: string[] }>({
@@ -9,6 +10,12 @@ export const test = base.extend<{ pageErrors: string[] }>({
     async ({ page }, use) => {
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+      // A Content-Security-Policy violation (Chromium reports each as a console error).
+      page.on('console', (m) => {
+        if (m.type() === 'error' && m.text().includes('Content Security Policy')) {
+          errors.push(`CSP: ${m.text()}`);
+        }
+      });
       page.on('response', (r) => {
         if (r.status() >= 400 && r.request().resourceType() !== 'fetch') {
           errors.push(`${r.status()} ${r.url()}`);

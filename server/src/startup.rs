@@ -6,12 +6,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::http::{header, HeaderValue};
 use axum::http::{HeaderName, Request};
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::Predicate as _;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use vcore_domain::{Config, Services};
 
@@ -123,6 +125,21 @@ pub fn app_router(state: AppState, api: &[utoipa_axum::router::OpenApiRouter<App
                 tracing::info_span!("request", request_id = %id, method = %req.method(), uri = %req.uri())
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            // On every answer: no MIME sniffing, no referrer beyond this origin, no framing
+            // (pages also say `frame-ancestors 'none'` in their Content-Security-Policy,
+            // set with the render's nonce in `vcore_app::app::shell`).
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
             // Pages, JSON and logs go out compressed (brotli or gzip, as the client accepts).
             // Not the WASM bundle: a release build compresses it once (the build step's
             // `vcore-xtask build --release`, as scripts/start.sh runs it) and those files are

@@ -12,6 +12,7 @@ both_backends!(
     health_and_readiness_probes_answer,
     readiness_fails_while_a_migration_is_missing,
     every_response_carries_a_request_id,
+    pages_carry_a_nonce_csp_and_every_answer_the_security_headers,
     unknown_api_paths_answer_json_404,
     openapi_document_lists_every_endpoint,
     interactive_docs_are_served_without_a_cdn,
@@ -374,4 +375,65 @@ async fn pages_and_json_are_compressed_for_clients_that_accept_it(b: Backend) {
             );
         }
     }
+}
+
+async fn pages_carry_a_nonce_csp_and_every_answer_the_security_headers(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let mut nonces = std::collections::HashSet::new();
+    for (path, cookie) in [
+        ("/login", None),
+        ("/", Some(&admin)),
+        ("/jobs", Some(&admin)),
+        ("/profile", Some(&admin)),
+    ] {
+        let mut req = app.client.get(app.url(path));
+        if let Some(t) = cookie {
+            req = req.header("cookie", format!("vcore_access={t}"));
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers().clone();
+        let csp = h["content-security-policy"].to_str().unwrap().to_string();
+        for part in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "'wasm-unsafe-eval'",
+        ] {
+            assert!(csp.contains(part), "{path}: {csp}");
+        }
+        assert!(
+            !csp.contains("script-src 'self' 'unsafe-inline'"),
+            "{path}: {csp}"
+        );
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"))
+            .to_string();
+        assert!(nonce.len() >= 16, "{path}: a short nonce {nonce}");
+        nonces.insert(nonce.clone());
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert_eq!(h["x-frame-options"], "DENY");
+        // Every script of the page carries this response's nonce.
+        let html = resp.text().await.unwrap();
+        let scripts = html.matches("<script").count();
+        assert!(scripts >= 2, "{path}: {scripts} scripts");
+        assert_eq!(
+            html.matches(&format!("<script nonce=\"{nonce}\"")).count()
+                + html
+                    .matches(&format!("<script type=\"module\" nonce=\"{nonce}\""))
+                    .count(),
+            scripts,
+            "{path}: a script without the nonce in {html}"
+        );
+    }
+    assert_eq!(nonces.len(), 4, "each response has its own nonce");
+    // The API's answers carry the headers too.
+    let resp = app.get("/users/me", None).await;
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
 }
