@@ -15,6 +15,7 @@
 //! - [`audit`]: the append-only audit log (who, what, target, when, from where, outcome).
 //! - [`users`]: the users service (create, list, update, delete, first superuser).
 //! - [`notify`]: email (SMTP) and Telegram notifications, sent in the background with retries.
+//! - [`rate_limit`]: token buckets per caller and per address for the API.
 //! - [`recovery`]: password recovery by emailed, single-use tokens.
 //! - [`sessions`]: sign-in, refresh rotation with reuse detection, sign-out.
 //! - [`session_http`]: reading credentials (bearer header or cookies) from request headers.
@@ -34,6 +35,7 @@ pub mod files;
 pub mod jobs;
 pub mod notify;
 pub mod password;
+pub mod rate_limit;
 pub mod recovery;
 pub mod relay;
 pub mod schema;

@@ -16,6 +16,8 @@ pub struct Services {
     pub db: Db,
     pub keys: Arc<TokenKeys>,
     pub(crate) throttle: Arc<Throttle>,
+    /// The API's rate limits (per caller and per address), applied by the server's middleware.
+    pub limiter: Arc<crate::rate_limit::RateLimiter>,
     /// This process's job runner, when it runs one (`serve`, `worker`).
     pub runner: Option<Runner>,
     /// Job changes for live viewers (fed by this process's runner and services).
@@ -92,6 +94,10 @@ impl Services {
         Services {
             db,
             throttle: Arc::new(Throttle::default()),
+            limiter: Arc::new(crate::rate_limit::RateLimiter::new(
+                config.rate_limit,
+                config.rate_limit_ip,
+            )),
             runner: None,
             hub: crate::jobs::events::Hub::default(),
             notifier: crate::notify::Notifier::start(&config),

@@ -163,6 +163,10 @@ pub fn app_router(state: AppState, api: &[utoipa_axum::router::OpenApiRouter<App
             .layer(axum::middleware::from_fn(middleware::client_info))
             .layer(axum::middleware::from_fn_with_state(
                 svc.clone(),
+                middleware::rate_limit,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                svc.clone(),
                 middleware::csrf,
             ))
             .layer(axum::middleware::from_fn_with_state(

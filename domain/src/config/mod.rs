@@ -80,6 +80,11 @@ pub struct Config {
     pub api_post_allowed_hosts: Vec<String>,
     /// Failed sign-ins allowed per account (and per IP, times 5) in 15 minutes.
     pub login_max_failures: u32,
+    /// API requests per second and burst per caller (user or key), and per client address
+    /// (`RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_IP_PER_SEC`,
+    /// `RATE_LIMIT_IP_BURST`; a rate of 0 turns that limit off).
+    pub rate_limit: crate::rate_limit::Rate,
+    pub rate_limit_ip: crate::rate_limit::Rate,
     /// Whether `serve` runs jobs in this process (`JOB_RUNNER`, default true). Web-only
     /// nodes set it to false and leave the jobs to `vcore worker` processes.
     pub job_runner: bool,
@@ -319,6 +324,14 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            rate_limit: crate::rate_limit::Rate {
+                per_sec: parse_num(&get, "RATE_LIMIT_PER_SEC", 20, 0, 1_000_000)? as f64,
+                burst: parse_num(&get, "RATE_LIMIT_BURST", 100, 1, 1_000_000)? as f64,
+            },
+            rate_limit_ip: crate::rate_limit::Rate {
+                per_sec: parse_num(&get, "RATE_LIMIT_IP_PER_SEC", 50, 0, 1_000_000)? as f64,
+                burst: parse_num(&get, "RATE_LIMIT_IP_BURST", 200, 1, 1_000_000)? as f64,
+            },
             login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES", 10, 1, 10_000)? as u32,
             job_runner: parse_bool(&get, "JOB_RUNNER", true)?,
             job_notify: parse_bool(&get, "JOB_NOTIFY", true)?,

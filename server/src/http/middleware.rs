@@ -41,6 +41,45 @@ pub async fn client_info(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Rate limits on `/api/…` (REST, the WebSocket's upgrade, server functions): one token
+/// bucket per caller and one per address (`vcore_domain::rate_limit`). The caller is told
+/// from the credentials without a database read: the user of a session's access token (its
+/// signature checked), or an API key's prefix. A refusal is a 429 with `Retry-After`.
+/// The probes, pages and files are not limited.
+pub async fn rate_limit(State(svc): State<Services>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let caller = session_http::access_token(req.headers()).and_then(|t| {
+        if vcore_domain::api_keys::looks_like_key(t) {
+            Some(format!("k:{}", t.chars().take(15).collect::<String>()))
+        } else {
+            svc.keys
+                .check(TokenType::Access, t)
+                .map(|c| format!("u:{}", c.sub))
+        }
+    });
+    let address = req.extensions().get::<ClientInfo>().and_then(|c| c.ip.clone());
+    match svc
+        .limiter
+        .check(caller.as_deref(), address.as_deref(), std::time::Instant::now())
+    {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            tracing::warn!(caller = ?caller, ip = ?address, retry_after = secs, "rate limited");
+            let mut resp = detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many requests; try again in {secs} s"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+    }
+}
+
 /// Refuses state-changing requests that a browser reports as cross-origin (CSRF).
 pub async fn csrf(State(svc): State<Services>, req: Request, next: Next) -> Response {
     if session_http::is_cross_origin_write(&svc.config, req.method(), req.headers()) {

@@ -106,6 +106,10 @@ pub async fn spawn_app(backend: Backend, opts: Opts) -> TestApp {
         ("FIRST_SUPERUSER_EMAIL", ADMIN_EMAIL.to_string()),
         ("FIRST_SUPERUSER_PASSWORD", ADMIN_PASSWORD.to_string()),
         ("USERS_OPEN_REGISTRATION", opts.open_registration.to_string()),
+        // Tests make hundreds of requests a second from one address: no limits unless a
+        // test sets them (rate_limit.rs).
+        ("RATE_LIMIT_PER_SEC", "0".to_string()),
+        ("RATE_LIMIT_IP_PER_SEC", "0".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

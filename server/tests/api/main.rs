@@ -23,6 +23,7 @@
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
 //! - [`jobs_api`]: the jobs REST API: jobs end to end (exit code, log, result), ownership,
 //!   validation, kill, retry and cancel, consumers, conflicts, filters.
+//! - [`rate_limit`]: token buckets per caller and per address, 429 with Retry-After.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
 //! - [`ssrf`]: a regular user's api_post jobs cannot reach this machine or private
 //!   networks (literals, names, redirects); the allow-list.
@@ -62,6 +63,7 @@ mod jobs_api;
 mod notify;
 mod openapi;
 mod ops;
+mod rate_limit;
 mod schedulers;
 mod server_fns;
 mod ssrf;
