@@ -86,9 +86,50 @@ pub fn api(prefix: &str, extra: &[OpenApiRouter<AppState>]) -> (Router<AppState>
     for r in extra {
         api = api.merge(r.clone());
     }
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(prefix, api)
-        .split_for_parts()
+        .split_for_parts();
+    declare_rate_limits(&mut doc);
+    (router, doc)
+}
+
+/// Every operation may answer 429 (`middleware::rate_limit`): say so in the document, with
+/// the `Retry-After` header, so that generated clients expect it.
+fn declare_rate_limits(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+    let limited = ResponseBuilder::new()
+        .description("Too many requests: wait for Retry-After seconds")
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(utoipa::openapi::schema::Object::with_type(
+                    utoipa::openapi::schema::Type::Integer,
+                )))
+                .description(Some("Seconds until the request may be retried"))
+                .build(),
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            op.responses
+                .responses
+                .entry("429".to_string())
+                .or_insert_with(|| limited.clone().into());
+        }
+    }
 }
 
 /// vcore's own OpenAPI document (without an application's resources).
