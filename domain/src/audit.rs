@@ -186,7 +186,7 @@ impl Services {
             outcome: outcome.as_str().to_string(),
             ip: who.client.ip.clone(),
             user_agent: who.client.user_agent.as_deref().map(|u| cut(u, 256)),
-            request_id: who.client.request_id.clone(),
+            request_id: who.client.request_id.as_deref().map(|r| cut(r, 100)),
             detail: detail.map(|d| d.to_string()),
         };
         let written: DomainResult<usize> = async {

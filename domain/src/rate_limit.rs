@@ -103,6 +103,14 @@ impl RateLimiter {
     }
 }
 
+/// The caller bucket of a request made with API key `key`: named by a hash of the whole
+/// key, not by its (public) prefix, so that junk sent with someone's prefix cannot empty
+/// their bucket. The key is not checked here; a wrong one still pays in its address's.
+pub fn key_bucket(key: &str) -> String {
+    use sha2::Digest;
+    format!("k:{}", hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +139,14 @@ mod tests {
             assert!(b.take("a", t2).is_ok());
         }
         assert!(b.take("a", t2).is_err());
+    }
+
+    #[test]
+    fn a_key_bucket_depends_on_the_whole_key() {
+        let a = key_bucket("vk_000000000000_aaaa");
+        assert_eq!(a, key_bucket("vk_000000000000_aaaa"));
+        assert_ne!(a, key_bucket("vk_000000000000_bbbb"));
+        assert!(!a.contains("vk_"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use diesel_async::RunQueryDsl;
 use crate::access::{Actor, Role, Scope};
 use crate::audit::{Outcome, Who};
 use crate::error::{DomainError, DomainResult};
-use crate::schema::{api_keys, sessions, users};
+use crate::schema::{api_keys, jobs, sessions, users};
 use crate::validate::{full_name, Email, Password, Username};
 use crate::{password, with_conn, Services};
 
@@ -143,6 +143,26 @@ impl Services {
     pub async fn create_user(&self, actor: Option<&Actor>, input: NewUser) -> DomainResult<User> {
         let username = input.username.clone();
         let result = self.create_user_with(actor, input).await;
+        if let (None, Ok(u)) = (actor, &result) {
+            // Open registration (the first superuser and the CLI's are audited by their callers).
+            if !u.is_superuser {
+                let who = Who {
+                    user_id: Some(u.id),
+                    name: Some(u.username.clone()),
+                    ..Default::default()
+                };
+                let detail =
+                    serde_json::json!({ "username": u.username, "role": u.role, "registered": true });
+                self.audit(
+                    &who,
+                    "user.create",
+                    Some(("user", u.id.to_string())),
+                    Outcome::Success,
+                    Some(detail),
+                )
+                .await;
+            }
+        }
         if let Some(a) = actor {
             let target = result.as_ref().ok().map(|u| ("user", u.id.to_string()));
             let detail = match &result {
@@ -353,6 +373,10 @@ impl Services {
                 "Only a superuser may change is_active, is_superuser or role".into(),
             ));
         }
+        // A password is never set with an API key: a stolen key must not become a session.
+        if changes.password.is_some() {
+            actor.need_session()?;
+        }
         // Users change their own password only with the current one (change_password), so
         // that a stolen access token alone cannot take over the account.
         if !actor.is_admin() && changes.password.is_some() {
@@ -492,6 +516,20 @@ impl Services {
             diesel::delete(api_keys::table.filter(api_keys::user_id.eq(id)))
                 .execute(conn)
                 .await?;
+            // Their waiting jobs would run with no owner, i.e. as the server's own (an
+            // api_post no longer held to the SSRF rules): they end here instead.
+            diesel::update(
+                jobs::table
+                    .filter(jobs::owner_id.eq(id))
+                    .filter(jobs::status.eq_any(["pending", "queued"])),
+            )
+            .set((
+                jobs::status.eq("cancelled"),
+                jobs::error.eq(Some("cancelled: its owner was deleted")),
+                jobs::finished_at.eq(Some(now())),
+            ))
+            .execute(conn)
+            .await?;
             diesel::delete(users::table.find(id)).execute(conn).await?
         });
         tracing::info!(user_id = id, by = actor.id, "user deleted");

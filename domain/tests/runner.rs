@@ -549,7 +549,7 @@ async fn superuser_scripts_do_not_run_for_regular_owners(b: Backend) {
             .1
             .as_deref()
             .unwrap_or("")
-            .contains("superusers and operators only"),
+            .contains("only superusers and operators may"),
         "{ended_as:?}"
     );
     assert_eq!(ended_as[1].0, JobStatus::Done, "a superuser's: {ended_as:?}");

@@ -122,7 +122,8 @@ pub fn app_router(state: AppState, api: &[utoipa_axum::router::OpenApiRouter<App
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", request_id = %id, method = %req.method(), uri = %req.uri())
+                let uri = redact_token(req.uri());
+                tracing::info_span!("request", request_id = %id, method = %req.method(), uri = %uri)
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             // On every answer: no MIME sniffing, no referrer beyond this origin, no framing
@@ -209,5 +210,35 @@ async fn received(signal: Option<tokio::signal::unix::Signal>) {
             s.recv().await;
         }
         None => std::future::pending::<()>().await,
+    }
+}
+
+/// The URI as logged: a `token` query parameter (the WebSocket's credentials, possibly an
+/// API key) is replaced by `<redacted>`.
+fn redact_token(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("token", _)) => "token=<redacted>".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn a_token_in_the_query_is_not_logged() {
+        let uri: axum::http::Uri = "/api/v1/ws/job-queue?since=3&token=vk_abc_def".parse().unwrap();
+        assert_eq!(
+            super::redact_token(&uri),
+            "/api/v1/ws/job-queue?since=3&token=<redacted>"
+        );
+        let plain: axum::http::Uri = "/jobs?status=failed".parse().unwrap();
+        assert_eq!(super::redact_token(&plain), "/jobs?status=failed");
     }
 }

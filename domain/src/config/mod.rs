@@ -80,6 +80,8 @@ pub struct Config {
     pub api_post_allowed_hosts: Vec<String>,
     /// Failed sign-ins allowed per account (and per IP, times 5) in 15 minutes.
     pub login_max_failures: u32,
+    /// How often an open WebSocket checks its credentials again (`WS_RECHECK_SECS`).
+    pub ws_recheck_secs: u64,
     /// API requests per second and burst per caller (user or key), and per client address
     /// (`RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_IP_PER_SEC`,
     /// `RATE_LIMIT_IP_BURST`; a rate of 0 turns that limit off).
@@ -332,6 +334,7 @@ impl Config {
                 per_sec: parse_num(&get, "RATE_LIMIT_IP_PER_SEC", 50, 0, 1_000_000)? as f64,
                 burst: parse_num(&get, "RATE_LIMIT_IP_BURST", 200, 1, 1_000_000)? as f64,
             },
+            ws_recheck_secs: parse_num(&get, "WS_RECHECK_SECS", 60, 1, 3600)? as u64,
             login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES", 10, 1, 10_000)? as u32,
             job_runner: parse_bool(&get, "JOB_RUNNER", true)?,
             job_notify: parse_bool(&get, "JOB_NOTIFY", true)?,

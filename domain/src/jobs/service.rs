@@ -277,6 +277,26 @@ impl Services {
         Ok(job)
     }
 
+    /// Changing or retrying a shell command or a privileged script needs the right to run
+    /// one now (an owner demoted since keeps no way to run it again).
+    fn need_right_to_run(&self, actor: &Actor, job: &Job) -> DomainResult<()> {
+        let privileged = match job.kind {
+            JobKind::Command => true,
+            JobKind::Script => self
+                .extensions
+                .scripts
+                .get(&job.command)
+                .is_some_and(|s| s.info().superuser_only),
+            JobKind::ApiPost => false,
+        };
+        if privileged && !actor.operates() {
+            return Err(DomainError::Forbidden(
+                "Only superusers and operators may change or retry this job".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// A job the actor may change: their own, or any for a superuser or operator.
     async fn changeable_job(&self, actor: &Actor, id: i64) -> DomainResult<Job> {
         actor.need(Scope::JobsWrite)?;
@@ -343,6 +363,7 @@ impl Services {
     /// Changes a job that has not started yet (409 otherwise).
     pub async fn update_job(&self, actor: &Actor, id: i64, e: JobEdit) -> DomainResult<Job> {
         let job = self.changeable_job(actor, id).await?;
+        self.need_right_to_run(actor, &job)?;
         let queues = self.queue_names();
         let mut c = Changes {
             name: e.name.as_deref().map(parse_name).transpose()?,
@@ -425,6 +446,7 @@ impl Services {
         };
         match target {
             JobStatus::Queued => {
+                self.need_right_to_run(actor, &job)?;
                 let retried = store::retry(&self.db, id).await?.ok_or_else(refused)?;
                 self.hub.job(EventKind::Status, &retried);
                 if let Some(r) = &self.runner {

@@ -35,19 +35,25 @@ pub fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
                 Some("link-local")
             } else if s[0] & 0xff00 == 0xff00 {
                 Some("multicast")
-            } else if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                // NAT64: the IPv4 address in the last 32 bits.
-                v4_kind(Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                ))
+            } else if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[0..6] == [0, 0, 0, 0, 0, 0] {
+                // NAT64, and the deprecated IPv4-compatible form (`::127.0.0.1`): the IPv4
+                // address in the last 32 bits.
+                v4_kind(v4_of(s[6], s[7]))
+            } else if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+                // Local-use NAT64 (64:ff9b:1::/48): a translator inside this network.
+                Some("local NAT64")
+            } else if s[0] == 0x2002 {
+                // 6to4: the IPv4 address in bits 16-48.
+                v4_kind(v4_of(s[1], s[2]))
             } else {
                 None
             }
         }
     }
+}
+
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
 }
 
 fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
@@ -204,6 +210,11 @@ mod tests {
             ("::ffff:127.0.0.1", "loopback"),
             ("::ffff:10.0.0.1", "private"),
             ("64:ff9b::7f00:1", "loopback"),
+            ("::127.0.0.1", "loopback"),
+            ("::10.0.0.1", "private"),
+            ("64:ff9b:1::a00:1", "local NAT64"),
+            ("2002:7f00:1::", "loopback"),
+            ("2002:c0a8:101::1", "private"),
         ] {
             assert_eq!(forbidden_kind(ip.parse().unwrap()), Some(kind), "{ip}");
         }
@@ -213,6 +224,7 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "64:ff9b::101:101",
+            "2002:808:808::1",
         ] {
             assert_eq!(forbidden_kind(ip.parse().unwrap()), None, "{ip}");
         }

@@ -52,7 +52,7 @@ pub async fn rate_limit(State(svc): State<Services>, req: Request, next: Next) -
     }
     let caller = session_http::access_token(req.headers()).and_then(|t| {
         if vcore_domain::api_keys::looks_like_key(t) {
-            Some(format!("k:{}", t.chars().take(15).collect::<String>()))
+            Some(vcore_domain::rate_limit::key_bucket(t))
         } else {
             svc.keys
                 .check(TokenType::Access, t)

@@ -103,7 +103,25 @@ pub async fn job_queue(
         .max_frame_size(64 * 1024)
         .write_buffer_size(32 * 1024)
         .max_write_buffer_size(1024 * 1024)
-        .on_upgrade(move |socket| serve(svc, me, since, socket)))
+        .on_upgrade(move |socket| serve(svc, Caller { me, token, client }, since, socket)))
+}
+
+/// Who is connected, and the credentials to check again (every `WS_RECHECK_SECS`, default
+/// 60): a key revoked, a session ended or expired, an owner deactivated or given another
+/// role closes the socket with 1008.
+struct Caller {
+    me: Actor,
+    token: String,
+    client: ClientInfo,
+}
+
+impl Caller {
+    async fn still_valid(&self, svc: &Services) -> bool {
+        match svc.authenticate(&self.token, &self.client).await {
+            Ok(now) => now.role() == self.me.role() && now.has(KeyScope::JobsRead),
+            Err(_) => false,
+        }
+    }
 }
 
 fn visible(me: &Actor, e: &JobEvent) -> bool {
@@ -114,7 +132,8 @@ fn job_message(e: &JobEvent) -> WsMessage {
     WsMessage::Text(e.json().into())
 }
 
-async fn serve(svc: Services, me: Actor, since: Option<u64>, mut socket: WebSocket) {
+async fn serve(svc: Services, caller: Caller, since: Option<u64>, mut socket: WebSocket) {
+    let me = &caller.me;
     let scope = match me.reads_all() {
         true => Scope::All,
         false => Scope::Owner(me.id),
@@ -132,7 +151,7 @@ async fn serve(svc: Services, me: Actor, since: Option<u64>, mut socket: WebSock
     }
     match resume {
         Resume::Replay(events) => {
-            for e in events.iter().filter(|e| visible(&me, e)) {
+            for e in events.iter().filter(|e| visible(me, e)) {
                 if socket.send(job_message(e)).await.is_err() {
                     return;
                 }
@@ -148,6 +167,8 @@ async fn serve(svc: Services, me: Actor, since: Option<u64>, mut socket: WebSock
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut recheck = tokio::time::interval(std::time::Duration::from_secs(svc.config.ws_recheck_secs));
+    recheck.tick().await;
     // Output lines of jobs run here (if this process runs jobs), and of jobs run by other
     // nodes (through the relay, for the jobs watched here).
     let mut lines = svc.runner.as_ref().map(|r| r.subscribe_lines());
@@ -174,7 +195,7 @@ async fn serve(svc: Services, me: Actor, since: Option<u64>, mut socket: WebSock
                 Err(RecvError::Closed) => { remote = None; continue }
             },
             event = rx.recv() => match event {
-                Ok(e) if visible(&me, &e) => job_message(&e),
+                Ok(e) if visible(me, &e) => job_message(&e),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => {
                     text(json!({ "type": "resync", "reason": format!("{n} events were dropped: this client fell behind") }))
@@ -182,12 +203,24 @@ async fn serve(svc: Services, me: Actor, since: Option<u64>, mut socket: WebSock
                 Err(RecvError::Closed) => return,
             },
             incoming = socket.recv() => match incoming {
-                Some(Ok(WsMessage::Text(t))) => request(&svc, &me, &t, &mut logs).await,
+                Some(Ok(WsMessage::Text(t))) => request(&svc, me, &t, &mut logs).await,
                 // Pongs and binary frames are ignored; a close ends it.
                 Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => return,
                 Some(Ok(_)) => continue,
             },
             _ = ping.tick() => WsMessage::Ping(Vec::new().into()),
+            _ = recheck.tick() => {
+                if caller.still_valid(&svc).await {
+                    continue;
+                }
+                let _ = socket
+                    .send(WsMessage::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 1008,
+                        reason: "credentials no longer valid".into(),
+                    })))
+                    .await;
+                return;
+            }
         };
         if socket.feed(out).await.is_err() {
             return;
@@ -196,7 +229,7 @@ async fn serve(svc: Services, me: Actor, since: Option<u64>, mut socket: WebSock
         // costs one write per wake-up, not one per event.
         for _ in 0..BATCH {
             let more = match rx.try_recv() {
-                Ok(e) if visible(&me, &e) => job_message(&e),
+                Ok(e) if visible(me, &e) => job_message(&e),
                 Ok(_) => continue,
                 Err(TryRecvError::Lagged(n)) => text(
                     json!({ "type": "resync", "reason": format!("{n} events were dropped: this client fell behind") }),

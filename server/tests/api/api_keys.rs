@@ -3,6 +3,8 @@
 //! owner, the WebSocket, input checks, and `vcore api-key` on the command line. Who may
 //! call what with a key is in the authorisation table (`authz.rs`).
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -11,6 +13,8 @@ both_backends!(
     a_key_is_shown_once_and_stored_hashed,
     a_revoked_expired_or_orphaned_key_stops_at_once,
     a_key_follows_its_owners_role,
+    a_demoted_operator_can_no_longer_run_commands,
+    a_websocket_closes_when_its_key_is_revoked,
     keys_on_the_websocket_need_jobs_read,
     bad_key_input_is_a_422_naming_the_field,
     the_command_line_creates_lists_and_revokes_keys,
@@ -133,8 +137,36 @@ async fn a_revoked_expired_or_orphaned_key_stops_at_once(b: Backend) {
     )
     .await;
     assert_status(app.get("/jobs/", Some(&secret)).await, 200).await;
-    // The owner deleted: their keys go with them.
+    // A superuser's admin key cannot set a password (a stolen key must not become a session).
+    let admin_key = make_key(&app, &admin, &["admin"]).await.0;
+    assert_status(
+        app.put(&path, Some(&admin_key), &json!({"password": "taken-over-123"}))
+            .await,
+        403,
+    )
+    .await;
+    // The owner deleted: their keys go with them, and their waiting jobs are cancelled
+    // (they would otherwise run with no owner, as the server's own).
+    // (The deactivation ended her sessions: she signs in again.)
+    let again = app.login("alice", USER_PASSWORD).await.access_token;
+    let waiting = assert_status(
+        app.post(
+            "/jobs/",
+            Some(&again),
+            &json!({"name": "later", "type": "api_post", "command": "http://localhost:9/x", "run_at": in_an_hour()}),
+        )
+        .await,
+        201,
+    )
+    .await;
     assert_status(app.delete(&path, Some(&admin)).await, 200).await;
+    let after = assert_status(
+        app.get(&format!("/jobs/{}", id_of(&waiting)), Some(&admin)).await,
+        200,
+    )
+    .await;
+    assert_eq!(after["status"], "cancelled", "{after}");
+    assert_eq!(after["owner_id"], Value::Null, "{after}");
     assert_unauthorized(app.get("/jobs/", Some(&secret)).await).await;
     assert!(app
         .services
@@ -338,4 +370,96 @@ async fn the_command_line_creates_lists_and_revokes_keys(b: Backend) {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
     assert_eq!(app.services.load_api_keys(None).await.unwrap().len(), 1);
+}
+
+async fn a_demoted_operator_can_no_longer_run_commands(b: Backend) {
+    let app = spawn_app(b, Opts::default()).await;
+    let admin = app.admin_token().await;
+    let olga = app
+        .create_user_with(json!({"username": "olga", "email": "olga@example.com", "password": USER_PASSWORD, "role": "operator"}))
+        .await;
+    let token = app.login("olga", USER_PASSWORD).await.access_token;
+    let failed = assert_status(
+        app.post(
+            "/jobs/",
+            Some(&token),
+            &json!({"name": "f", "type": "command", "command": "false", "max_attempts": 1}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    crate::jobs_api::wait_for_status(&app, &token, id_of(&failed), "failed").await;
+    let waiting = assert_status(
+        app.post(
+            "/jobs/",
+            Some(&token),
+            &json!({"name": "w", "type": "command", "command": "echo ran", "run_at": in_an_hour(), "max_attempts": 1}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let path = format!("/users/{}", id_of(&olga));
+    assert_status(app.put(&path, Some(&admin), &json!({"role": "user"})).await, 200).await;
+    // She may not retry or edit her commands any more.
+    let retry = format!("/jobs/{}/status", id_of(&failed));
+    assert_status(
+        app.put(&retry, Some(&token), &json!({"status": "queued"})).await,
+        403,
+    )
+    .await;
+    let edit = format!("/jobs/{}", id_of(&waiting));
+    assert_status(app.put(&edit, Some(&token), &json!({"name": "x"})).await, 403).await;
+    // A command stored while she could is refused when it runs.
+    let now = chrono::Utc::now().to_rfc3339();
+    assert_status(app.put(&edit, Some(&admin), &json!({"run_at": now})).await, 200).await;
+    let ended = crate::jobs_api::wait_for_status(&app, &admin, id_of(&waiting), "failed").await;
+    assert!(
+        ended["error"]
+            .as_str()
+            .unwrap()
+            .contains("may no longer run shell commands"),
+        "{ended}"
+    );
+}
+
+async fn a_websocket_closes_when_its_key_is_revoked(b: Backend) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let opts = Opts {
+        env: vec![("WS_RECHECK_SECS", "1".into())],
+        ..Default::default()
+    };
+    let app = spawn_app(b, opts).await;
+    let alice = app.create_and_login("alice").await;
+    let (key, made) = make_key(&app, alice.access(), &["jobs:read"]).await;
+    let url = format!("ws://127.0.0.1:{}/api/v1/ws/job-queue?token={key}", app.port);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // The hello, and then nothing while the key holds.
+    let hello = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
+    assert!(matches!(hello, Some(Ok(Message::Text(_)))), "{hello:?}");
+    assert!(tokio::time::timeout(Duration::from_millis(2500), socket.next())
+        .await
+        .is_err());
+    assert_status(
+        app.delete(&format!("/api-keys/{}", made["id"]), Some(alice.access()))
+            .await,
+        200,
+    )
+    .await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within the recheck interval");
+    assert_eq!(closed, Some(1008));
 }

@@ -314,7 +314,9 @@ pub(super) async fn run_attempt(
                 };
             };
             if script.info().superuser_only {
-                if let Err(error) = owner_may_run(&inner.db, job.owner_id, &job.command).await {
+                if let Err(error) =
+                    owner_may_run(&inner.db, job.owner_id, &format!("script {:?}", job.command)).await
+                {
                     return Attempt::Failed {
                         error,
                         exit_code: None,
@@ -342,6 +344,13 @@ pub(super) async fn run_attempt(
             }
         }
         JobKind::Command => {
+            // The owner may have lost the right since the job was stored (a demoted operator).
+            if let Err(error) = owner_may_run(&inner.db, job.owner_id, "shell commands").await {
+                return Attempt::Failed {
+                    error,
+                    exit_code: None,
+                };
+            }
             let spec = match CommandSpec::from_job(&job.command, &job.meta) {
                 Ok(s) => s,
                 Err(e) => {
@@ -428,11 +437,13 @@ async fn api_post_client<'a>(inner: &'a Inner, job: &Job) -> Result<&'a reqwest:
 /// operator: the
 /// second check, for jobs stored where the registry was unknown (a web-only node) or
 /// whose owner lost the right since.
-pub(super) async fn owner_may_run(db: &Db, owner: Option<i64>, script: &str) -> Result<(), String> {
+pub(super) async fn owner_may_run(db: &Db, owner: Option<i64>, what: &str) -> Result<(), String> {
     let Some(id) = owner else { return Ok(()) };
     match crate::users::find_user(db, id).await {
         Ok(Some(u)) if crate::access::Role::from_stored(&u.role).operates() && u.is_active => Ok(()),
-        Ok(_) => Err(format!("script {script:?} is for superusers and operators only")),
-        Err(e) => Err(format!("checking who may run {script:?} failed: {e}")),
+        Ok(_) => Err(format!(
+            "the owner may no longer run {what}: only superusers and operators may"
+        )),
+        Err(e) => Err(format!("checking who may run {what} failed: {e}")),
     }
 }
