@@ -188,7 +188,11 @@ pub struct JobsQuery {
     pub name: Option<String>,
     /// Only the jobs this scheduler made.
     pub scheduler_id: Option<i64>,
+    /// Rows to skip (default 0).
+    #[cfg_attr(feature = "ssr", param(minimum = 0))]
     pub offset: Option<i64>,
+    /// Rows to return, 1–1000 (default 100).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
 }
 

@@ -217,7 +217,9 @@ pub struct Message {
 #[cfg_attr(feature = "ssr", derive(IntoParams))]
 pub struct PageQuery {
     /// Rows to skip (default 0).
+    #[cfg_attr(feature = "ssr", param(minimum = 0))]
     pub offset: Option<i64>,
     /// Rows to return, 1–1000 (default 100).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
 }

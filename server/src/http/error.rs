@@ -15,8 +15,31 @@ use vcore_domain::DomainError;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A message, or for 422 a list of `{loc, msg, type}` objects.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = detail_schema)]
     pub detail: serde_json::Value,
+}
+
+/// `detail` as it is sent: a string, or (422) a list of `{loc, msg, type}` whose `loc` is
+/// the location (`body`, `query`, `path`) and the field's path, all strings.
+fn detail_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let entry = ObjectBuilder::new()
+        .property("loc", ArrayBuilder::new().items(text()))
+        .property("msg", text())
+        .property("type", text())
+        .required("loc")
+        .required("msg")
+        .required("type");
+    OneOfBuilder::new()
+        .item(text().description(Some("What went wrong")))
+        .item(
+            ArrayBuilder::new()
+                .items(entry)
+                .description(Some("The invalid fields (422)")),
+        )
+        .build()
+        .into()
 }
 
 /// An error answer. `location` is where a 422's field lives: "body", "query" or "path".

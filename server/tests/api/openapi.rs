@@ -72,3 +72,53 @@ async fn openapi_json_matches_the_committed_file() {
         panic!("the OpenAPI document served by the code differs from openapi.json, first at {at}.\n{UPDATE_HINT}");
     }
 }
+
+/// What a generated client relies on, stated in the document as the server behaves: errors'
+/// `detail` is a string or (422) a list of `{loc, msg, type}`; paging bounds are declared
+/// (the server refuses what lies outside them); every operation may answer 429.
+#[tokio::test]
+async fn the_document_declares_errors_bounds_and_rate_limits() {
+    let app = spawn_app(Backend::Sqlite, Opts::default()).await;
+    let doc = assert_status(app.get("/openapi.json", None).await, 200).await;
+    let detail = &doc["components"]["schemas"]["ErrorBody"]["properties"]["detail"]["oneOf"];
+    assert_eq!(detail[0]["type"], "string", "{detail}");
+    assert_eq!(detail[1]["type"], "array", "{detail}");
+    assert_eq!(
+        detail[1]["items"]["required"],
+        serde_json::json!(["loc", "msg", "type"])
+    );
+    let mut paged = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["responses"]["429"].is_object(),
+                "{method} {path} does not declare 429"
+            );
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &p["schema"];
+                match p["name"].as_str() {
+                    Some("limit") => {
+                        paged += 1;
+                        assert_eq!(
+                            (schema["minimum"].as_i64(), schema["maximum"].as_i64()),
+                            (Some(1), Some(1000)),
+                            "{method} {path}"
+                        );
+                    }
+                    Some("offset") if p["in"] == "query" && !path.ends_with("/log") => {
+                        assert_eq!(schema["minimum"].as_i64(), Some(0), "{method} {path}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(paged >= 4, "{paged} paged endpoints");
+    // And the server holds to the bounds it declares.
+    let admin = app.admin_token().await;
+    for q in ["limit=0", "limit=1001", "offset=-1"] {
+        assert_status(app.get(&format!("/users/?{q}"), Some(&admin)).await, 422).await;
+        assert_status(app.get(&format!("/jobs/?{q}"), Some(&admin)).await, 422).await;
+        assert_status(app.get(&format!("/audit-log/?{q}"), Some(&admin)).await, 422).await;
+    }
+}
