@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh            the WASM target (or its fallback) and the build step (xtask/)
 #   scripts/setup.sh --release  also wasm-opt (npm's binaryen), for release builds
-#   scripts/setup.sh --test     also Chromium, PostgreSQL, Node packages and Trunk (to test)
+#   scripts/setup.sh --test     also Chromium, PostgreSQL, Prometheus, Node packages, Trunk
+#                               and schemathesis (to test)
 #   scripts/setup.sh --dev      also cargo-leptos, for `cargo leptos watch` (not needed above)
 #
 # Every tool comes from a locked, known-good set of versions, built by a compiler chosen for
@@ -145,6 +146,21 @@ if [ $want_test -eq 1 ]; then
   # The tests start their own throwaway cluster from these binaries; no server is run here.
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
   npm_ci end2end
+  # A real Prometheus server scrapes /metrics in a test, and promtool checks the output.
+  have promtool && have prometheus || apt_install prometheus
+  # schemathesis (PyPI) tests the REST API against its OpenAPI document
+  # (scripts/schemathesis.sh): a virtualenv in target/, every package pinned.
+  st_req=scripts/schemathesis-requirements.txt st_env=target/schemathesis
+  if [ ! -x $st_env/bin/schemathesis ] || [ $st_req -nt $st_env/.installed ]; then
+    py=python3
+    if [ -x /usr/bin/python3 ] && have dpkg; then py=/usr/bin/python3; apt_install python3-venv; fi
+    have $py || apt_install python3 python3-venv
+    rm -rf $st_env
+    timed "schemathesis (pip, $st_req)" quiet $py -m venv $st_env &&
+      timed "pip install" quiet $st_env/bin/pip install --quiet --disable-pip-version-check \
+        --no-deps -r $st_req && touch $st_env/.installed ||
+      fail schemathesis "($st_req)" "pip install failed: check that PyPI is reachable"
+  fi
   if [ "$(version_of trunk)" != "$TRUNK_VERSION" ]; then
     install_tool trunk "$TRUNK_VERSION" "$(command -v rustc)"
   fi

@@ -47,6 +47,9 @@ step "cargo test (unit + REST integration on SQLite and PostgreSQL, the example'
 VCORE_REQUIRE_POSTGRES=1 cargo test --locked --workspace --exclude vcore-frontend --exclude notes-frontend
 cargo test --release --locked --manifest-path xtask/Cargo.toml --target-dir target/xtask
 
+step "schemathesis (the REST API against its OpenAPI document, --checks all)"
+scripts/schemathesis.sh target/debug/vcore
+
 step "trunk build (client-only SPA)"
 # Trunk runs `wasm-bindgen` from PATH: the build step's, at the version of Cargo.lock.
 PATH="$PWD/target/xtask/bin:$PATH" CARGO_UNSTABLE_BUILD_STD="$TRUNK_STD" trunk build

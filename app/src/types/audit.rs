@@ -43,19 +43,26 @@ pub struct AuditPage {
 /// `GET /audit-log/` filters; all optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "ssr", derive(IntoParams))]
+#[cfg_attr(feature = "ssr", derive(IntoParams), into_params(parameter_in = Query))]
 pub struct AuditQuery {
     /// A user id or a name (username, the login tried, `command line`).
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::text_filter))]
     pub actor: Option<String>,
     /// An action (`job.kill`) or a family ending in a dot (`job.`).
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::text_filter))]
     pub action: Option<String>,
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::text_filter))]
     pub target_type: Option<String>,
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::text_filter))]
     pub target_id: Option<String>,
     /// `success`, `failure`, `denied` or `error`.
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::outcome_filter))]
     pub outcome: Option<String>,
     /// RFC 3339: entries at or after.
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::time_filter))]
     pub since: Option<String>,
     /// RFC 3339: entries before.
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::time_filter))]
     pub until: Option<String>,
     /// Rows to skip (default 0).
     #[cfg_attr(feature = "ssr", param(minimum = 0))]

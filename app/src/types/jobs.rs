@@ -47,14 +47,18 @@ pub struct JobPublic {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct JobCreate {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::name))]
     pub name: String,
     /// The shell command (type command, superusers only), the script's name (script) or the
     /// URL to POST to (api_post).
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::command))]
     pub command: String,
     /// command, script or api_post.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::job_type))]
     pub kind: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::priority_or_null))]
     pub priority: Option<String>,
     #[serde(default)]
     pub queue_name: Option<String>,
@@ -63,13 +67,17 @@ pub struct JobCreate {
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub meta: Option<serde_json::Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 100))]
     pub max_attempts: Option<i32>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 604800))]
     pub timeout_secs: Option<i32>,
     /// RFC 3339; later than now makes a delayed job.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::time_or_null))]
     pub run_at: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::unique_key_or_null))]
     pub unique_key: Option<String>,
 }
 
@@ -79,8 +87,10 @@ pub struct JobCreate {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct JobUpdate {
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::name_or_null))]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::priority_or_null))]
     pub priority: Option<String>,
     #[serde(default)]
     pub queue_name: Option<String>,
@@ -88,10 +98,13 @@ pub struct JobUpdate {
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub meta: Option<serde_json::Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 100))]
     pub max_attempts: Option<i32>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 604800))]
     pub timeout_secs: Option<i32>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::time_or_null))]
     pub run_at: Option<String>,
 }
 
@@ -101,6 +114,7 @@ pub struct JobUpdate {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct JobStatusUpdate {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::job_status))]
     pub status: String,
 }
 
@@ -109,7 +123,9 @@ pub struct JobStatusUpdate {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct JobsBulk {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::bulk_action))]
     pub action: String,
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 500))]
     pub ids: Vec<i64>,
 }
 
@@ -179,12 +195,15 @@ pub struct ScriptsPage {
 
 /// `?status=&queue_name=&priority=&offset=&limit=` of `GET /jobs/`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(IntoParams))]
+#[cfg_attr(feature = "ssr", derive(IntoParams), into_params(parameter_in = Query))]
 pub struct JobsQuery {
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::job_status))]
     pub status: Option<String>,
     pub queue_name: Option<String>,
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::priority))]
     pub priority: Option<String>,
     /// Only jobs whose name contains this, ignoring case.
+    #[cfg_attr(feature = "ssr", param(schema_with = super::schema::name_filter))]
     pub name: Option<String>,
     /// Only the jobs this scheduler made.
     pub scheduler_id: Option<i64>,
@@ -198,12 +217,12 @@ pub struct JobsQuery {
 
 /// `?offset=` of `GET /jobs/{id}/log`: where to start reading (bytes).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(IntoParams))]
+#[cfg_attr(feature = "ssr", derive(IntoParams), into_params(parameter_in = Query))]
 pub struct LogQuery {
     /// Bytes to skip (tail a running job by asking again from `next_offset`).
     pub offset: Option<u64>,
-    /// `true`: the end of the output instead, its last 64 KiB from a line start (not with
-    /// `offset`).
+    /// `true`: the end of the output instead, its last 64 KiB from a line start; with
+    /// `offset`, nothing before it (what the caller already has).
     pub tail: Option<bool>,
 }
 

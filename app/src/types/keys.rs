@@ -104,7 +104,7 @@ pub struct ApiKeyCreated {
 /// `GET /api-keys/` filters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "ssr", derive(IntoParams))]
+#[cfg_attr(feature = "ssr", derive(IntoParams), into_params(parameter_in = Query))]
 pub struct ApiKeyQuery {
     /// Another user's keys (superuser).
     pub user_id: Option<i64>,

@@ -8,6 +8,8 @@ mod dashboard;
 mod jobs;
 mod keys;
 mod schedulers;
+#[cfg(feature = "ssr")]
+pub mod schema;
 mod users;
 
 pub use audit::*;

@@ -37,13 +37,16 @@ pub struct SchedulerPublic {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct SchedulerCreate {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::name))]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     /// on_start, repeat or cron.
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::trigger))]
     pub trigger_type: String,
     /// For repeat: seconds between runs (1 to 31,622,400).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 31622400))]
     pub repeat_every_seconds: Option<i64>,
     /// For cron: 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily,
     /// @weekly, @monthly, @yearly.
@@ -70,12 +73,15 @@ fn default_true() -> bool {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct SchedulerUpdate {
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::name_or_null))]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::trigger_or_null))]
     pub trigger_type: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 31622400))]
     pub repeat_every_seconds: Option<i64>,
     #[serde(default)]
     pub cron: Option<String>,

@@ -85,10 +85,14 @@ pub struct UsersPage {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct UserCreate {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::username))]
     pub username: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::email))]
     pub email: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::password))]
     pub password: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::full_name_or_null))]
     pub full_name: Option<String>,
     #[serde(default = "yes")]
     pub is_active: bool,
@@ -108,10 +112,14 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct UserRegister {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::username))]
     pub username: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::email))]
     pub email: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::password))]
     pub password: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::full_name_or_null))]
     pub full_name: Option<String>,
 }
 
@@ -121,13 +129,17 @@ pub struct UserRegister {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct UserUpdate {
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::username_or_null))]
     pub username: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::email_or_null))]
     pub email: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::password_or_null))]
     pub password: Option<String>,
     /// An empty string clears the name.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::full_name_or_null))]
     pub full_name: Option<String>,
     #[serde(default)]
     pub is_active: Option<bool>,
@@ -144,10 +156,13 @@ pub struct UserUpdate {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct UserUpdateMe {
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::username_or_null))]
     pub username: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::email_or_null))]
     pub email: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::full_name_or_null))]
     pub full_name: Option<String>,
 }
 
@@ -156,7 +171,9 @@ pub struct UserUpdateMe {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct PasswordChange {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::given))]
     pub current_password: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::password))]
     pub new_password: String,
 }
 
@@ -177,6 +194,7 @@ pub struct Token {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct RefreshRequest {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::given))]
     pub refresh_token: String,
 }
 
@@ -185,7 +203,9 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct NewPassword {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::given))]
     pub token: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::password))]
     pub new_password: String,
 }
 
@@ -193,7 +213,9 @@ pub struct NewPassword {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct LoginForm {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::given))]
     pub username: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::given))]
     pub password: String,
     #[serde(default)]
     pub grant_type: Option<String>,
@@ -214,7 +236,7 @@ pub struct Message {
 
 /// `?offset=&limit=` of list endpoints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(IntoParams))]
+#[cfg_attr(feature = "ssr", derive(IntoParams), into_params(parameter_in = Query))]
 pub struct PageQuery {
     /// Rows to skip (default 0).
     #[cfg_attr(feature = "ssr", param(minimum = 0))]

@@ -309,10 +309,10 @@ impl NewJob {
         if command.is_empty() {
             return Err(DomainError::invalid("command", "must not be empty"));
         }
-        if command.len() > MAX_COMMAND || command.contains('\0') {
+        if command.chars().count() > MAX_COMMAND || command.contains('\0') {
             return Err(DomainError::invalid(
                 "command",
-                format!("must be at most {MAX_COMMAND} bytes, without NUL"),
+                format!("must be at most {MAX_COMMAND} characters, without NUL"),
             ));
         }
         if kind == JobKind::ApiPost && !(command.starts_with("http://") || command.starts_with("https://")) {
@@ -330,7 +330,7 @@ impl NewJob {
         let max_attempts = parse_max_attempts(input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))?;
         let timeout_secs = input.timeout_secs.map(parse_timeout).transpose()?;
         let unique_key = match input.unique_key.map(|k| k.trim().to_string()) {
-            Some(k) if k.is_empty() || k.len() > 256 => {
+            Some(k) if k.is_empty() || k.chars().count() > 256 => {
                 return Err(DomainError::invalid("unique_key", "must be 1 to 256 characters"))
             }
             other => other,

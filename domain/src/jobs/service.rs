@@ -720,10 +720,7 @@ impl Services {
             ));
         }
         if !self.queue_names().iter().any(|q| q == queue) {
-            return Err(DomainError::invalid(
-                "queue_name",
-                format!("unknown queue {queue:?}"),
-            ));
+            return Err(DomainError::NotFound(format!("No queue named {queue:?}")));
         }
         crate::cluster::set_paused(&self.db, queue, paused).await?;
         if let Some(runner) = &self.runner {

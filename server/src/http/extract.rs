@@ -68,19 +68,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(RestError::invalid("body", "", "expected a JSON object"));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize::<_, T>(de) {
-            Ok(v) => Ok(ValidJson(v)),
-            Err(e) => {
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| RestError::invalid("body", "", format!("malformed JSON: {e}")))?;
+        integral_floats_to_integers(&mut value);
+        serde_path_to_error::deserialize::<_, T>(value)
+            .map(ValidJson)
+            .map_err(|e| {
                 let path = e.path().to_string();
-                let inner = e.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    return Err(RestError::invalid("body", "", format!("malformed JSON: {inner}")));
-                }
-                let (field, msg) = field_and_message(&path, &inner.to_string());
-                Err(RestError::invalid("body", field, msg))
+                let (field, msg) = field_and_message(&path, &e.into_inner().to_string());
+                RestError::invalid("body", field, msg)
+            })
+    }
+}
+
+/// JSON (and JSON Schema) have one number type: `3.0` is the integer 3, and clients that
+/// hold numbers as doubles send it so. serde would refuse it for an integer field, so
+/// whole numbers written with a fraction or an exponent are made integers first.
+fn integral_floats_to_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Only where a double is exact (|f| ≤ 2^53): an integer literal too large for
+            // i64 also reads as a double, and must stay refused, not be rounded.
+            if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                *v = serde_json::Value::from(f as i64);
             }
         }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
     }
 }
 
@@ -201,6 +217,29 @@ pub const CREATED: StatusCode = StatusCode::CREATED;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_written_as_doubles_are_integers() {
+        let mut v: serde_json::Value = serde_json::from_str(
+            r#"{"a": 3.0, "b": [1e2, -0.0], "c": 2.5, "d": -9223372036854775809, "e": 7}"#,
+        )
+        .unwrap();
+        integral_floats_to_integers(&mut v);
+        assert_eq!(v["a"].as_i64(), Some(3));
+        assert_eq!(v["b"], serde_json::json!([100, 0]));
+        assert!(v["c"].is_f64(), "a fraction stays: an integer field refuses it");
+        assert!(
+            v["d"].is_f64(),
+            "beyond i64 stays a double, not rounded into range"
+        );
+        assert_eq!(v["e"].as_i64(), Some(7));
+        #[derive(serde::Deserialize)]
+        struct T {
+            a: i32,
+        }
+        assert!(serde_json::from_value::<T>(serde_json::json!({"a": 2.5})).is_err());
+        assert_eq!(serde_json::from_value::<T>(v).map(|t| t.a).ok(), Some(3));
+    }
 
     #[test]
     fn serde_errors_name_fields() {

@@ -164,13 +164,11 @@ async fn read_log(
     ValidQuery(q): ValidQuery<LogQuery>,
 ) -> ApiResult<Json<JobLog>> {
     let slice = match (q.tail, q.offset) {
-        (Some(true), Some(_)) => {
-            return Err(RestError::invalid(
-                "query",
-                "tail",
-                "cannot be combined with offset",
-            ))
-        }
+        // The end of the output, but nothing before `offset` (what the caller already has).
+        (Some(true), Some(from)) => match svc.job_log_tail(&me, id).await? {
+            tail if tail.offset >= from => tail,
+            _ => svc.job_log(&me, id, from).await?,
+        },
         (Some(true), None) => svc.job_log_tail(&me, id).await?,
         (_, offset) => svc.job_log(&me, id, offset.unwrap_or(0)).await?,
     };
@@ -213,7 +211,7 @@ async fn download_log(
 
 /// Start the consumers of a queue again, on every node (superuser).
 #[utoipa::path(post, path = "/jobs/start-consumer", tag = "jobs", security(("bearer" = [])), request_body = ConsumerRequest,
-    responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "No such queue", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start_consumer(
     State(svc): State<Services>,
     CurrentUser(me): CurrentUser,
@@ -229,7 +227,7 @@ async fn start_consumer(
 /// Stop the consumers of a queue on every node, until started again (also across
 /// restarts); running jobs go on. Once this returns, no node claims from it (superuser).
 #[utoipa::path(post, path = "/jobs/stop-consumer", tag = "jobs", security(("bearer" = [])), request_body = ConsumerRequest,
-    responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ConsumerState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "No such queue", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn stop_consumer(
     State(svc): State<Services>,
     CurrentUser(me): CurrentUser,

@@ -55,7 +55,7 @@ async fn test_token(CurrentUser(me): CurrentUser) -> Json<UserPublic> {
 
 /// End the session the access token belongs to (its refresh tokens stop working too).
 #[utoipa::path(post, path = "/logout", tag = "login", security(("bearer" = [])),
-    responses((status = 200, body = Message), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 403, description = "An API key: signing out needs a session", body = ErrorBody)))]
 async fn logout(
     State(svc): State<Services>,
     CurrentUser(me): CurrentUser,
@@ -82,7 +82,7 @@ async fn register(
 /// Email a password-recovery link to the account with this address. The answer is the same
 /// whether or not such an account exists. 503 when email is not configured.
 #[utoipa::path(post, path = "/password-recovery/{email}", tag = "login",
-    params(("email" = String, Path, description = "The account's email address")),
+    params(("email" = String, Path, format = "email", description = "The account's email address")),
     responses((status = 200, body = Message), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn recover_password(
     State(svc): State<Services>,

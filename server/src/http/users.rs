@@ -44,7 +44,7 @@ async fn update_me(
 
 /// Change one's own password (the current one is required). Ends all of the user's sessions.
 #[utoipa::path(post, path = "/users/me/password", tag = "users", security(("bearer" = [])), request_body = PasswordChange,
-    responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 403, description = "An API key: changing a password needs a session", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn change_my_password(
     State(svc): State<Services>,
     CurrentUser(me): CurrentUser,

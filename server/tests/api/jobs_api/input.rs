@@ -211,14 +211,15 @@ async fn bad_job_input_names_the_field_and_changes_nothing(b: Backend) {
         "refused calls changed nothing"
     );
 
-    // Consumers: only known queues.
+    // Consumers: only known queues (an unknown one is not found, as a path would be).
     for action in ["stop", "start"] {
         let p = format!("/jobs/{action}-consumer");
-        assert_422(
+        let e = assert_status(
             app.post(&p, Some(&admin), &json!({ "queue_name": "nope" })).await,
-            &["body", "queue_name"],
+            404,
         )
         .await;
+        assert!(e["detail"].as_str().unwrap().contains("nope"), "{e}");
         assert_422(
             app.post(&p, Some(&admin), &json!({ "queue_name": 7 })).await,
             &["body", "queue_name"],
