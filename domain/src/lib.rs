@@ -33,6 +33,7 @@ pub mod error;
 pub mod extend;
 pub mod files;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 pub mod password;
 pub mod rate_limit;

@@ -33,6 +33,8 @@ pub struct Services {
     /// What the application built on vcore adds: scripts (with vcore's), migrations,
     /// schedulers.
     pub extensions: Arc<crate::Extensions>,
+    /// What the HTTP layer counts for `GET /metrics` (the rest is read when scraped).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What start-up did, for the caller to report.
@@ -104,6 +106,7 @@ impl Services {
             node_id: crate::cluster::new_node_id().into(),
             relay: None,
             extensions: Arc::new(extensions),
+            metrics: Arc::default(),
             keys: Arc::new(TokenKeys::new(&config)),
             config: Arc::new(config),
         }

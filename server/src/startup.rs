@@ -115,6 +115,11 @@ pub fn app_router(state: AppState, api: &[utoipa_axum::router::OpenApiRouter<App
         .with_state(state);
     routes.layer(
         ServiceBuilder::new()
+            // Outermost: every answer is counted, refusals of the layers below included.
+            .layer(axum::middleware::from_fn_with_state(
+                svc.clone(),
+                middleware::http_metrics,
+            ))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req

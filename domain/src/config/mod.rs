@@ -82,6 +82,9 @@ pub struct Config {
     pub login_max_failures: u32,
     /// How often an open WebSocket checks its credentials again (`WS_RECHECK_SECS`).
     pub ws_recheck_secs: u64,
+    /// A bearer token that may read `GET /metrics` (`METRICS_TOKEN`, at least 32
+    /// characters); superusers and operators (a key needs `admin`) may read it anyway.
+    pub metrics_token: Option<String>,
     /// API requests per second and burst per caller (user or key), and per client address
     /// (`RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_IP_PER_SEC`,
     /// `RATE_LIMIT_IP_BURST`; a rate of 0 turns that limit off).
@@ -335,6 +338,17 @@ impl Config {
                 burst: parse_num(&get, "RATE_LIMIT_IP_BURST", 200, 1, 1_000_000)? as f64,
             },
             ws_recheck_secs: parse_num(&get, "WS_RECHECK_SECS", 60, 1, 3600)? as u64,
+            metrics_token: match get("METRICS_TOKEN") {
+                Some(t)
+                    if t.chars().count() < 32 || t.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                {
+                    return Err(err(
+                        "METRICS_TOKEN",
+                        "must be at least 32 characters, without spaces (e.g. `openssl rand -hex 32`)",
+                    ))
+                }
+                t => t,
+            },
             login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES", 10, 1, 10_000)? as u32,
             job_runner: parse_bool(&get, "JOB_RUNNER", true)?,
             job_notify: parse_bool(&get, "JOB_NOTIFY", true)?,

@@ -40,6 +40,15 @@ pub enum Backend {
     Pg(Pool<PgConn>),
 }
 
+/// A pool's connections: the most it may open, open now, idle now, and requests waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
 /// The pool handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -71,6 +80,26 @@ fn sqlite_path(url: &str) -> &str {
 }
 
 impl Db {
+    /// The pool's state now (for `GET /metrics`).
+    pub fn pool_status(&self) -> PoolStatus {
+        let (max_size, size, available, waiting) = match &self.backend {
+            Backend::Sqlite(p) => {
+                let s = p.status();
+                (s.max_size, s.size, s.available, s.waiting)
+            }
+            Backend::Pg(p) => {
+                let s = p.status();
+                (s.max_size, s.size, s.available, s.waiting)
+            }
+        };
+        PoolStatus {
+            max_size,
+            size,
+            available,
+            waiting,
+        }
+    }
+
     pub fn backend(&self) -> &Backend {
         &self.backend
     }

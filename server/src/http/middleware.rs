@@ -46,6 +46,38 @@ pub async fn client_info(req: Request, next: Next) -> Response {
 /// from the credentials without a database read: the user of a session's access token (its
 /// signature checked), or an API key's prefix. A refusal is a 429 with `Retry-After`.
 /// The probes, pages and files are not limited.
+/// Counts every answer in `vcore_http_requests_total{method, route, status}` and times it in
+/// `vcore_http_request_duration_seconds`. `route` is the matched route's template (ids do
+/// not make new series); requests that matched no route are `unmatched`, and methods
+/// outside the usual ones `other`.
+pub async fn http_metrics(State(svc): State<Services>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let m = &svc.metrics;
+    m.http_duration
+        .with_label_values(&[method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    m.http_requests
+        .with_label_values(&[method, &route, resp.status().as_str()])
+        .inc();
+    resp
+}
+
 pub async fn rate_limit(State(svc): State<Services>, req: Request, next: Next) -> Response {
     if !req.uri().path().starts_with("/api/") {
         return next.run(req).await;

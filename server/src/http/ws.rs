@@ -132,7 +132,18 @@ fn job_message(e: &JobEvent) -> WsMessage {
     WsMessage::Text(e.json().into())
 }
 
+/// Counts an open socket in `vcore_websocket_connections` for as long as it lives.
+struct Open(prometheus::IntGauge);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 async fn serve(svc: Services, caller: Caller, since: Option<u64>, mut socket: WebSocket) {
+    svc.metrics.ws_connections.inc();
+    let _open = Open(svc.metrics.ws_connections.clone());
     let me = &caller.me;
     let scope = match me.reads_all() {
         true => Scope::All,

@@ -23,6 +23,8 @@
 //! - [`csrf`]: cookie-authenticated writes from other origins are refused.
 //! - [`jobs_api`]: the jobs REST API: jobs end to end (exit code, log, result), ownership,
 //!   validation, kill, retry and cancel, consumers, conflicts, filters.
+//! - [`metrics`]: `GET /metrics`: who may read it, promtool accepts it, jobs move the
+//!   counters, a real Prometheus server scrapes it.
 //! - [`rate_limit`]: token buckets per caller and per address, 429 with Retry-After.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
 //! - [`ssrf`]: a regular user's api_post jobs cannot reach this machine or private
@@ -60,6 +62,7 @@ mod csrf;
 mod framework;
 mod helpers;
 mod jobs_api;
+mod metrics;
 mod notify;
 mod openapi;
 mod ops;

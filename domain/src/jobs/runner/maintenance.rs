@@ -95,6 +95,7 @@ pub(super) async fn rescuer(inner: Arc<Inner>) {
             Ok(jobs) if !jobs.is_empty() => {
                 let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
                 tracing::warn!(jobs = ?ids, "rescued jobs whose lease expired");
+                inner.metrics.rescued.inc_by(ids.len() as u64);
                 for j in jobs {
                     inner
                         .cfg

@@ -163,6 +163,7 @@ struct Running {
 
 struct Inner {
     db: Db,
+    metrics: crate::metrics::RunnerMetrics,
     cfg: RunnerConfig,
     scripts: ScriptRegistry,
     queues: HashMap<String, QueueState>,
@@ -316,6 +317,7 @@ impl Runner {
         let guarded_http = crate::jobs::ssrf::guarded_client(USER_AGENT, cfg.api_post_allowed.clone());
         let inner = Arc::new(Inner {
             db,
+            metrics: Default::default(),
             cfg,
             scripts,
             queues,
@@ -445,6 +447,26 @@ impl Runner {
             .iter()
             .map(|q| (q.name.clone(), q.concurrency.max(1)))
             .collect()
+    }
+
+    /// What this runner counts (claims, run times, retries, rescues), for `GET /metrics`.
+    pub fn metrics(&self) -> &crate::metrics::RunnerMetrics {
+        &self.inner.metrics
+    }
+
+    /// Each queue's slots now: (queue, busy, total).
+    pub fn slots(&self) -> Vec<(String, usize, usize)> {
+        let mut all: Vec<(String, usize, usize)> = self
+            .inner
+            .queues
+            .iter()
+            .map(|(name, q)| {
+                let busy = q.concurrency.saturating_sub(q.slots.available_permits());
+                (name.clone(), busy, q.concurrency)
+            })
+            .collect();
+        all.sort();
+        all
     }
 
     /// How many attempts have ended and been recorded (or found fenced) since start.

@@ -79,6 +79,13 @@ pub(super) async fn dispatch(inner: Arc<Inner>, queue: String) {
             }
         };
         drop(claiming);
+        if !jobs.is_empty() {
+            inner
+                .metrics
+                .claimed
+                .with_label_values(&[&queue])
+                .inc_by(jobs.len() as u64);
+        }
         busy = jobs.len() == slots.len();
         if jobs.is_empty() {
             drop(slots);
@@ -154,8 +161,22 @@ pub(super) async fn execute(inner: &Arc<Inner>, job: Job, running: Arc<Running>)
         return;
     }
     let timeout = job.timeout_secs.map(|s| Duration::from_secs(s.max(1) as u64));
+    let started = std::time::Instant::now();
     let attempt = run_attempt(inner, &job, &running.cancel, timeout).await;
     forget();
+    let outcome_name = match &attempt {
+        Attempt::Stopped if running.killed.load(Ordering::SeqCst) => Some("killed"),
+        Attempt::Stopped => None,
+        Attempt::Done { .. } => Some("done"),
+        Attempt::Failed { .. } => Some("failed"),
+    };
+    if let Some(o) = outcome_name {
+        inner
+            .metrics
+            .duration
+            .with_label_values(&[job.kind.as_str(), o])
+            .observe(started.elapsed().as_secs_f64());
+    }
 
     let db = &inner.db;
     let outcome = match attempt {
@@ -177,6 +198,9 @@ pub(super) async fn execute(inner: &Arc<Inner>, job: Job, running: Arc<Running>)
         }
         Attempt::Done { result, exit_code } => Outcome::Done { result, exit_code },
         Attempt::Failed { error, exit_code } => {
+            if job.attempts < job.max_attempts {
+                inner.metrics.retries.with_label_values(&[&job.queue]).inc();
+            }
             let wait = store::backoff(job.attempts, inner.cfg.retry_base, inner.cfg.retry_max);
             Outcome::Failed {
                 error,
