@@ -44,7 +44,7 @@ target/xtask/release/vcore-xtask build "${WASM_CARGO_ARGS[@]}" \
 
 step "cargo test (unit + REST integration on SQLite and PostgreSQL, the example's too)"
 # setup.sh installed PostgreSQL's binaries, so its test variants must run, not skip.
-VCORE_REQUIRE_POSTGRES=1 cargo test --locked --workspace --exclude vcore-frontend --exclude notes-frontend
+VCORE_REQUIRE_POSTGRES=1 VCORE_REQUIRE_PROMETHEUS=1 cargo test --locked --workspace --exclude vcore-frontend --exclude notes-frontend
 cargo test --release --locked --manifest-path xtask/Cargo.toml --target-dir target/xtask
 
 step "schemathesis (the REST API against its OpenAPI document, --checks all)"

@@ -97,6 +97,7 @@ impl Token {
             refresh_token: p.refresh_token,
             token_type: "bearer".into(),
             expires_in: p.access_expires_in,
+            recovery_codes: None,
         }
     }
 }
@@ -440,5 +441,36 @@ impl From<AuditQuery> for vcore_domain::audit::AuditFilter {
             since: q.since,
             until: q.until,
         }
+    }
+}
+
+impl From<vcore_domain::mfa::MfaStatus> for MfaStatusPublic {
+    fn from(s: vcore_domain::mfa::MfaStatus) -> Self {
+        MfaStatusPublic {
+            enabled: s.enabled,
+            recovery_codes_left: s.recovery_codes_left as i64,
+            required: s.required,
+        }
+    }
+}
+
+impl From<vcore_domain::mfa::MfaSetup> for MfaSetupPublic {
+    fn from(s: vcore_domain::mfa::MfaSetup) -> Self {
+        MfaSetupPublic {
+            secret: s.secret,
+            otpauth_uri: s.otpauth_uri,
+            qr_svg: s.qr_svg,
+        }
+    }
+}
+
+#[cfg(test)]
+mod mfa_messages {
+    #[test]
+    fn the_sign_in_messages_are_the_domains() {
+        use vcore_domain::mfa;
+        assert_eq!(crate::types::MFA_REQUIRED, mfa::MFA_REQUIRED);
+        assert_eq!(crate::types::MFA_INVALID, mfa::MFA_INVALID);
+        assert_eq!(crate::types::MFA_ENROL, mfa::MFA_ENROL);
     }
 }

@@ -34,6 +34,7 @@ pub mod extend;
 pub mod files;
 pub mod jobs;
 pub mod metrics;
+pub mod mfa;
 pub mod notify;
 pub mod password;
 pub mod rate_limit;

@@ -39,6 +39,20 @@ diesel::table! {
 diesel::joinable!(api_keys -> users (user_id));
 
 diesel::table! {
+    user_mfa (user_id) {
+        user_id -> BigInt,
+        secret -> Text,
+        enabled -> Bool,
+        last_step -> BigInt,
+        recovery -> Text,
+        created_at -> Timestamp,
+        enabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(user_mfa -> users (user_id));
+
+diesel::table! {
     /// One signed-in device: a refresh-token family. Revoking it ends that session's
     /// refresh tokens and access tokens alike (access tokens carry its id).
     sessions (id) {
@@ -126,6 +140,7 @@ diesel::joinable!(job_schedulers -> users (owner_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_keys,
+    user_mfa,
     sessions,
     refresh_tokens,
     jobs,

@@ -57,16 +57,32 @@ fn invalid_token() -> DomainError {
 
 impl Services {
     /// Checks a username (or email) and password and opens a session. Every attempt is
-    /// audited (`auth.login`): a failure with the login tried and the reason.
+    /// audited (`auth.login`): a failure with the login tried and the reason. A user with
+    /// two-factor sign-in needs [`Services::login_with_code`].
     pub async fn login(
         &self,
         login: &str,
         password_text: &str,
         client: &ClientInfo,
     ) -> DomainResult<(User, TokenPair)> {
-        let result = self.try_login(login, password_text, client).await;
+        self.login_with_code(login, password_text, None, client)
+            .await
+            .map(|(u, p, _)| (u, p))
+    }
+
+    /// [`Services::login`] with the second factor's code (a TOTP code or a recovery code;
+    /// see `mfa`). The third value holds the recovery codes when this sign-in turned
+    /// two-factor sign-in on (a role that requires it), to be shown once; else it is empty.
+    pub async fn login_with_code(
+        &self,
+        login: &str,
+        password_text: &str,
+        mfa_code: Option<&str>,
+        client: &ClientInfo,
+    ) -> DomainResult<(User, TokenPair, Vec<String>)> {
+        let result = self.try_login(login, password_text, mfa_code, client).await;
         let (who, target, detail) = match &result {
-            Ok((u, _)) => (
+            Ok((u, ..)) => (
                 Who {
                     user_id: Some(u.id),
                     name: Some(u.username.clone()),
@@ -91,12 +107,14 @@ impl Services {
         result
     }
 
-    async fn try_login(
+    /// The password step of a sign-in, throttled: too many failures for the account (or
+    /// from the address) refuse before checking.
+    pub(crate) async fn check_password(
         &self,
         login: &str,
         password_text: &str,
         client: &ClientInfo,
-    ) -> DomainResult<(User, TokenPair)> {
+    ) -> DomainResult<User> {
         if login.trim().is_empty() {
             return Err(DomainError::invalid("username", "must not be empty"));
         }
@@ -140,6 +158,33 @@ impl Services {
         if !user.is_active {
             return Err(DomainError::invalid("username", "Inactive user"));
         }
+        Ok(user)
+    }
+
+    async fn try_login(
+        &self,
+        login: &str,
+        password_text: &str,
+        mfa_code: Option<&str>,
+        client: &ClientInfo,
+    ) -> DomainResult<(User, TokenPair, Vec<String>)> {
+        let user = self.check_password(login, password_text, client).await?;
+        let account_key = format!("u:{}", login.trim().to_lowercase());
+        let recovery_codes = match self.mfa_gate(&user, mfa_code).await {
+            Ok(crate::mfa::Gate::Passed) => Vec::new(),
+            Ok(crate::mfa::Gate::Enrolled(codes)) => codes,
+            Err(e) => {
+                if matches!(&e, DomainError::Unauthorized(m) if m == crate::mfa::MFA_INVALID) {
+                    // A wrong code counts like a wrong password.
+                    self.throttle.record(&account_key);
+                    if let Some(ip) = &client.ip {
+                        self.throttle.record(&format!("ip:{ip}"));
+                    }
+                    tracing::warn!(user_id = user.id, ip = ?client.ip, "sign-in failed: wrong two-factor code");
+                }
+                return Err(e);
+            }
+        };
         self.throttle.clear(&account_key);
         let sid = uuid::Uuid::new_v4().to_string();
         let expires = now() + Duration::seconds(self.keys.refresh_ttl_secs);
@@ -158,7 +203,7 @@ impl Services {
         });
         let pair = self.issue_pair(user.id, &sid).await?;
         tracing::info!(user_id = user.id, ip = ?client.ip, "signed in");
-        Ok((user, pair))
+        Ok((user, pair, recovery_codes))
     }
 
     /// Stores a new refresh token for `sid` and signs both tokens.

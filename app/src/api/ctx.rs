@@ -63,9 +63,22 @@ pub async fn user() -> Result<Actor, AppError> {
 
 /// Opens a session for `login` and puts its cookies on the response.
 pub async fn sign_in(svc: &Services, login: &str, password: &str) -> Result<User, AppError> {
-    let (user, pair) = svc.login(login, password, &client_info()).await?;
+    sign_in_with_code(svc, login, password, None)
+        .await
+        .map(|(u, _)| u)
+}
+
+/// [`sign_in`] with the second factor's code; also answers the recovery codes when this
+/// sign-in turned two-factor sign-in on.
+pub async fn sign_in_with_code(
+    svc: &Services,
+    login: &str,
+    password: &str,
+    code: Option<&str>,
+) -> Result<(User, Vec<String>), AppError> {
+    let (user, pair, codes) = svc.login_with_code(login, password, code, &client_info()).await?;
     set_cookies(session_http::session_cookies(&svc.config, &pair))?;
-    Ok(user)
+    Ok((user, codes))
 }
 
 /// Ends this browser's session, if it still has one, and removes its cookies either way.

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::types::{AppError, SiteInfo, UserPublic};
+use crate::types::{AppError, SignedIn, SiteInfo, UserPublic};
 
 /// Public facts the UI needs before sign-in (project name, accent, open registration).
 // Named explicitly: the default struct name, `SiteInfo`, is taken by the wire type.
@@ -21,11 +21,21 @@ pub async fn current_user() -> Result<Option<UserPublic>, AppError> {
         .map(|a| UserPublic::from(a.user)))
 }
 
-/// Checks the credentials and stores a new session in the browser's cookies.
+/// Checks the credentials (and the second factor's code, for a user who has one) and
+/// stores a new session in the browser's cookies.
 #[server]
-pub async fn login(username: String, password: String) -> Result<UserPublic, AppError> {
+pub async fn login(
+    username: String,
+    password: String,
+    #[server(default)] mfa_code: String,
+) -> Result<SignedIn, AppError> {
     let svc = super::ctx::services()?;
-    Ok(super::ctx::sign_in(&svc, &username, &password).await?.into())
+    let code = Some(mfa_code.as_str()).filter(|c| !c.trim().is_empty());
+    let (user, recovery_codes) = super::ctx::sign_in_with_code(&svc, &username, &password, code).await?;
+    Ok(SignedIn {
+        user: user.into(),
+        recovery_codes,
+    })
 }
 
 /// Ends this browser's session and removes its cookies.

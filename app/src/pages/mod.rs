@@ -8,6 +8,7 @@ pub mod home;
 pub mod job;
 pub mod jobs;
 pub mod login;
+pub mod mfa;
 pub mod not_found;
 pub mod profile;
 pub mod recover;

@@ -96,6 +96,7 @@ pub fn ProfilePage() -> impl IntoView {
             </ActionForm>
             <p class="form-status" role="status">{move || changed.get().then_some("Password changed")}</p>
         </section>
+        <crate::pages::mfa::TwoFactorSection />
         <ApiKeys />
     }
 }

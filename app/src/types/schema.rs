@@ -99,6 +99,8 @@ schemas! {
     };
     /// Something typed in a form that must not be empty (a login, a password, a token).
     given / given_or_null => |n| string(n).min_length(Some(1)).pattern(Some(r"\S")).build();
+    /// A second factor's code: 6 digits, or a recovery code (dashes and spaces ignored).
+    mfa_code / mfa_code_or_null => |n| string(n).max_length(Some(64)).build();
     /// An RFC 3339 time.
     time / time_or_null => |n| string(n).format(Some(SchemaFormat::Custom("date-time".into()))).build();
 }

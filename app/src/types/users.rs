@@ -187,6 +187,10 @@ pub struct Token {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// Only on the sign-in that turned two-factor sign-in on (a role that requires it): the
+    /// recovery codes, shown this once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 /// `POST /login/refresh-token`.
@@ -225,6 +229,11 @@ pub struct LoginForm {
     pub client_id: Option<String>,
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// The second factor, for a user who has it: the authenticator app's 6-digit code, or
+    /// a recovery code. Without it such a sign-in answers 401 "Two-factor code required".
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::mfa_code_or_null))]
+    pub mfa_code: Option<String>,
 }
 
 /// A plain message answer, e.g. `{"message": "User deleted"}`.
@@ -244,4 +253,68 @@ pub struct PageQuery {
     /// Rows to return, 1–1000 (default 100).
     #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
+}
+
+/// The messages of the 401s of a sign-in that needs its second factor (the same as
+/// `vcore_domain::mfa`'s; a test holds them equal).
+pub const MFA_REQUIRED: &str = "Two-factor code required";
+pub const MFA_INVALID: &str = "Invalid or already used two-factor code";
+pub const MFA_ENROL: &str = "Two-factor sign-in is required for your account: set it up to continue";
+
+/// `GET /users/me/mfa`: the caller's second factor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MfaStatusPublic {
+    pub enabled: bool,
+    /// Unspent recovery codes (0 when off).
+    pub recovery_codes_left: i64,
+    /// Whether `MFA_REQUIRED_FOR` covers the caller's role.
+    pub required: bool,
+}
+
+/// A second factor being set up: type `secret` into an authenticator app, or scan the QR
+/// code of `otpauth_uri`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MfaSetupPublic {
+    /// Base32 (RFC 4648, no padding); TOTP with SHA-1, 6 digits, 30 s.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The address as a QR code: an `<svg>` element.
+    pub qr_svg: String,
+}
+
+/// `POST /users/me/mfa/enable` and `/disable`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MfaCode {
+    /// A 6-digit code of the app (to disable: or a recovery code).
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::mfa_code))]
+    pub code: String,
+}
+
+/// Recovery codes, shown once: each signs in once in place of a code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// The password form of `POST /login/mfa-setup`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MfaSignInSetup {
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::given))]
+    pub username: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = super::schema::given))]
+    pub password: String,
+}
+
+/// What the web app's sign-in answers: the user, and the recovery codes when this sign-in
+/// turned two-factor sign-in on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub user: UserPublic,
+    pub recovery_codes: Vec<String>,
 }

@@ -85,6 +85,9 @@ pub struct Config {
     /// A bearer token that may read `GET /metrics` (`METRICS_TOKEN`, at least 32
     /// characters); superusers and operators (a key needs `admin`) may read it anyway.
     pub metrics_token: Option<String>,
+    /// Who must sign in with a second factor (`MFA_REQUIRED_FOR`: `none`, `superuser`,
+    /// `operator` (operators and superusers), `all`).
+    pub mfa_required_for: crate::mfa::MfaRequiredFor,
     /// API requests per second and burst per caller (user or key), and per client address
     /// (`RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_IP_PER_SEC`,
     /// `RATE_LIMIT_IP_BURST`; a rate of 0 turns that limit off).
@@ -338,6 +341,15 @@ impl Config {
                 burst: parse_num(&get, "RATE_LIMIT_IP_BURST", 200, 1, 1_000_000)? as f64,
             },
             ws_recheck_secs: parse_num(&get, "WS_RECHECK_SECS", 60, 1, 3600)? as u64,
+            mfa_required_for: match get("MFA_REQUIRED_FOR") {
+                None => Default::default(),
+                Some(v) => crate::mfa::MfaRequiredFor::parse(&v).ok_or_else(|| {
+                    err(
+                        "MFA_REQUIRED_FOR",
+                        format!("expected none, superuser, operator or all, got {v:?}"),
+                    )
+                })?,
+            },
             metrics_token: match get("METRICS_TOKEN") {
                 Some(t)
                     if t.chars().count() < 32 || t.chars().any(|c| c.is_whitespace() || c.is_control()) =>

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod jobs;
 mod login;
+mod mfa;
 pub mod middleware;
 mod nodes;
 mod ops;
@@ -82,6 +83,7 @@ pub fn api(prefix: &str, extra: &[OpenApiRouter<AppState>]) -> (Router<AppState>
         .merge(nodes::router())
         .merge(scripts::router())
         .merge(api_keys::router())
+        .merge(mfa::router())
         .merge(audit::router());
     for r in extra {
         api = api.merge(r.clone());

@@ -181,6 +181,44 @@ fn table() -> Vec<Row> {
             [401, 422, 422, 422, 422, 422],
             Need::Session,
         ),
+        // One's own second factor: reading it with any key, changing it with a session.
+        row(
+            M::GET,
+            "/api/v1/users/me/mfa",
+            None,
+            [401, 200, 200, 200, 200, 200],
+            Need::Any,
+        ),
+        row(
+            M::POST,
+            "/api/v1/users/me/mfa/setup",
+            None,
+            [401, 200, 200, 200, 200, 200],
+            Need::Session,
+        ),
+        row(
+            M::POST,
+            "/api/v1/users/me/mfa/enable",
+            Some(r#"{"code":"abcdef"}"#),
+            [401, 422, 422, 422, 422, 422],
+            Need::Session,
+        ),
+        row(
+            M::POST,
+            "/api/v1/users/me/mfa/disable",
+            Some(r#"{"code":"000000"}"#),
+            [401, 409, 409, 409, 409, 409],
+            Need::Session,
+        ),
+        // Another's second factor: a superuser's reset (of the set-up the owner began above,
+        // still pending; then of nothing, which is not an error).
+        row(
+            M::DELETE,
+            "/api/v1/users/{id}/mfa",
+            None,
+            [401, 403, 403, 403, 403, 200],
+            Need::Scope("admin"),
+        ),
         // The user list and creation: superuser only.
         row(
             M::GET,

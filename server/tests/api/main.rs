@@ -25,6 +25,8 @@
 //!   validation, kill, retry and cancel, consumers, conflicts, filters.
 //! - [`metrics`]: `GET /metrics`: who may read it, promtool accepts it, jobs move the
 //!   counters, a real Prometheus server scrapes it.
+//! - [`mfa`]: two-factor sign-in: set-up with codes computed from the secret, a code used
+//!   once, recovery codes spent once, throttling, a role that requires it, the reset.
 //! - [`rate_limit`]: token buckets per caller and per address, 429 with Retry-After.
 //! - [`schedulers`]: due runs fire once (also with concurrent firers), missed runs coalesce.
 //! - [`ssrf`]: a regular user's api_post jobs cannot reach this machine or private
@@ -63,6 +65,7 @@ mod framework;
 mod helpers;
 mod jobs_api;
 mod metrics;
+mod mfa;
 mod notify;
 mod openapi;
 mod ops;
