@@ -5,7 +5,7 @@ use leptos::either::Either;
 use leptos::prelude::*;
 
 use crate::api::{mfa_status, DisableMfa, EnableMfa, SetupMfa};
-use crate::components::forms::{action_error, refetch_after, Field, FormError};
+use crate::components::forms::{action_error, succeeded, Field, FormError};
 use crate::pages::loading;
 use crate::types::{MfaSetupPublic, MfaStatusPublic};
 
@@ -43,7 +43,15 @@ pub fn TwoFactorSection() -> impl IntoView {
     let enable = ServerAction::<EnableMfa>::new();
     let disable = ServerAction::<DisableMfa>::new();
     let status = Resource::new(|| (), |_| mfa_status());
-    refetch_after([enable.version(), disable.version()], move || status.refetch());
+    // Only after a success: a refused code must leave the form (and what was typed) alone.
+    let (enabled, disabled) = (succeeded(enable), succeeded(disable));
+    Effect::new(move |seen: Option<(bool, bool)>| {
+        let now = (enabled.get(), disabled.get());
+        if seen.is_some_and(|seen| seen != now && (now.0 || now.1)) {
+            status.refetch();
+        }
+        now
+    });
     let setup_error = action_error(setup);
     let enable_error = action_error(enable);
     let disable_error = action_error(disable);

@@ -7,7 +7,7 @@ use leptos::html::Form;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{list_users, CreateUser, SetUserActive, SetUserRole};
+use crate::api::{list_users, CreateUser, ResetUserMfa, SetUserActive, SetUserRole};
 use crate::auth::use_auth;
 use crate::components::forms::{action_error, refetch_after, reset_on_success, Field, FormError};
 use crate::pages::{day, loading};
@@ -138,6 +138,15 @@ fn UserTable(
     set_role: ServerAction<SetUserRole>,
 ) -> impl IntoView {
     let count = page.count;
+    // A superuser's reset of a user's second factor (e.g. a lost phone).
+    let reset = ServerAction::<ResetUserMfa>::new();
+    let reset_status = move || {
+        reset.value().get().map(|r| match r {
+            Ok(true) => "Second factor removed: the next sign-in needs the password only".to_string(),
+            Ok(false) => "That user had no second factor".to_string(),
+            Err(e) => e.to_string(),
+        })
+    };
     let rows = page
         .data
         .into_iter()
@@ -146,6 +155,7 @@ fn UserTable(
             let label = format!("{verb} {}", u.username);
             let role_label = format!("Role of {}", u.username);
             let set_label = format!("Set the role of {}", u.username);
+            let reset_label = format!("Reset the second factor of {}", u.username);
             let created = day(&u.created_at).to_string();
             view! {
                 <tr>
@@ -168,6 +178,10 @@ fn UserTable(
                             <input type="hidden" name="active" value=(!u.is_active).to_string() />
                             <button type="submit" class="button small" aria-label=label>{verb}</button>
                         </ActionForm>
+                        <ActionForm action=reset>
+                            <input type="hidden" name="user_id" value=u.id.to_string() />
+                            <button type="submit" class="button small" aria-label=reset_label>"Reset 2FA"</button>
+                        </ActionForm>
                     </td>
                 </tr>
             }
@@ -175,6 +189,7 @@ fn UserTable(
         .collect::<Vec<_>>();
     view! {
         <p class="muted">{format!("{count} account(s)")}</p>
+        <p class="form-status" role="status">{reset_status}</p>
         <div class="table-wrap">
             <table class="table">
                 <thead>
