@@ -107,6 +107,13 @@ impl TokenKeys {
     }
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ: their
+/// SHA-256 digests are compared, so a timing difference tells nothing about the secret.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,11 +171,4 @@ mod tests {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
     }
-}
-
-/// Whether two secrets are equal, in time that does not depend on where they differ: their
-/// SHA-256 digests are compared, so a timing difference tells nothing about the secret.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
