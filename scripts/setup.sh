@@ -47,7 +47,11 @@ SUDO=""
 apt_updated=0
 apt_install() {
   local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  # Installed means "install ok installed": `dpkg -s` also succeeds for a package that was
+  # removed but left its configuration files behind.
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qx 'install ok installed' || missing+=("$p")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   have apt-get || fail "${missing[*]}" "(Debian packages)" "no apt-get here: install them with your package manager"
   if [ $apt_updated -eq 0 ]; then
