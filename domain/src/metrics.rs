@@ -15,6 +15,7 @@ use prometheus::{
 };
 
 use crate::error::{DomainError, DomainResult};
+use crate::jobs::JobStatus;
 use crate::Services;
 
 /// Buckets of request latencies, in seconds (1 ms … 10 s).
@@ -124,7 +125,11 @@ impl RunnerMetrics {
 }
 
 fn register(r: &Registry, c: impl Collector + 'static) -> DomainResult<()> {
-    r.register(Box::new(c))
+    register_boxed(r, Box::new(c))
+}
+
+fn register_boxed(r: &Registry, c: Box<dyn Collector>) -> DomainResult<()> {
+    r.register(c)
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("registering a metric: {e}")))
 }
 
@@ -144,8 +149,9 @@ impl Services {
             Opts::new("vcore_jobs", "Jobs in the database by queue and state"),
             &["queue", "status"],
         ));
-        for (queue, status, n) in crate::jobs::store::count_by_queue_status(&self.db, None).await? {
-            jobs.with_label_values(&[&queue, &status]).set(n);
+        let counts = crate::jobs::store::count_by_queue_status(&self.db, None).await?;
+        for (queue, status, n) in &counts {
+            jobs.with_label_values(&[queue, status]).set(*n);
         }
         register(&r, jobs)?;
         let depth = must(IntGaugeVec::new(
@@ -162,17 +168,21 @@ impl Services {
             ),
             &["queue"],
         ));
-        let waiting = crate::jobs::store::oldest_queued(&self.db).await?;
+        // The depth is the queued count above; only the earliest due time is read again.
+        let queued = JobStatus::Queued.as_str();
+        let earliest = crate::jobs::store::earliest_queued(&self.db).await?;
         let now = chrono::Utc::now().naive_utc();
         for q in self.queue_names() {
-            let (n, since) = waiting
+            let n = counts
                 .iter()
-                .find(|(name, ..)| *name == q)
-                .map(|(_, n, since)| (*n, Some(*since)))
-                .unwrap_or((0, None));
+                .find(|(queue, status, _)| *queue == q && status == queued)
+                .map_or(0, |(.., n)| *n);
             depth.with_label_values(&[&q]).set(n);
-            let age = since.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
-            oldest.with_label_values(&[&q]).set(age.unwrap_or(0.0));
+            let age = earliest
+                .iter()
+                .find(|(queue, _)| *queue == q)
+                .map_or(0.0, |(_, t)| (now - *t).num_milliseconds().max(0) as f64 / 1000.0);
+            oldest.with_label_values(&[&q]).set(age);
         }
         register(&r, depth)?;
         register(&r, oldest)?;
@@ -180,8 +190,7 @@ impl Services {
         // This node's runner.
         if let Some(runner) = &self.runner {
             for c in runner.metrics().collectors() {
-                r.register(c)
-                    .map_err(|e| DomainError::Internal(anyhow::anyhow!("registering a metric: {e}")))?;
+                register_boxed(&r, c)?;
             }
             let slots = must(IntGaugeVec::new(
                 Opts::new(

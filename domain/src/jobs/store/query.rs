@@ -34,24 +34,17 @@ pub async fn count_by_queue_status(db: &Db, owner: Option<i64>) -> DomainResult<
     }))
 }
 
-/// Per queue with queued jobs: how many, and the earliest due time among them.
-pub async fn oldest_queued(db: &Db) -> DomainResult<Vec<(String, i64, NaiveDateTime)>> {
+/// Per queue with queued jobs: the earliest due time among them.
+pub async fn earliest_queued(db: &Db) -> DomainResult<Vec<(String, NaiveDateTime)>> {
     let rows = crate::with_conn!(db, |conn| {
         jobs::table
             .filter(jobs::status.eq(JobStatus::Queued.as_str()))
             .group_by(jobs::queue)
-            .select((
-                jobs::queue,
-                diesel::dsl::count_star(),
-                diesel::dsl::min(jobs::run_at),
-            ))
-            .load::<(String, i64, Option<NaiveDateTime>)>(conn)
+            .select((jobs::queue, diesel::dsl::min(jobs::run_at)))
+            .load::<(String, Option<NaiveDateTime>)>(conn)
             .await?
     });
-    Ok(rows
-        .into_iter()
-        .filter_map(|(q, n, t)| t.map(|t| (q, n, t)))
-        .collect())
+    Ok(rows.into_iter().filter_map(|(q, t)| t.map(|t| (q, t))).collect())
 }
 
 #[derive(diesel::QueryableByName)]
