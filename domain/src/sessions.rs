@@ -55,6 +55,12 @@ fn invalid_token() -> DomainError {
     DomainError::Unauthorized("Could not validate credentials".into())
 }
 
+/// The throttle's keys of a sign-in: the account (as typed, any case) and the address.
+fn throttle_keys(login: &str, client: &ClientInfo) -> (String, Option<String>) {
+    let account = format!("u:{}", login.trim().to_lowercase());
+    (account, client.ip.as_ref().map(|ip| format!("ip:{ip}")))
+}
+
 impl Services {
     /// Checks a username (or email) and password and opens a session. Every attempt is
     /// audited (`auth.login`): a failure with the login tried and the reason. A user with
@@ -125,8 +131,7 @@ impl Services {
         if login.len() > 254 || password_text.len() > 1024 || login.contains('\0') {
             return Err(bad_credentials());
         }
-        let account_key = format!("u:{}", login.trim().to_lowercase());
-        let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
+        let (account_key, ip_key) = throttle_keys(login, client);
         let max = self.config.login_max_failures as usize;
         if self.throttle.exceeded(&account_key, max)
             || ip_key
@@ -147,10 +152,7 @@ impl Services {
         let user = match user {
             Some(u) if ok => u,
             _ => {
-                self.throttle.record(&account_key);
-                if let Some(k) = &ip_key {
-                    self.throttle.record(k);
-                }
+                self.record_failed_sign_in(login, client);
                 tracing::warn!(login = %login.trim(), ip = ?client.ip, "sign-in failed");
                 return Err(bad_credentials());
             }
@@ -161,6 +163,15 @@ impl Services {
         Ok(user)
     }
 
+    /// Counts a failed sign-in against the account and the address.
+    fn record_failed_sign_in(&self, login: &str, client: &ClientInfo) {
+        let (account_key, ip_key) = throttle_keys(login, client);
+        self.throttle.record(&account_key);
+        if let Some(k) = &ip_key {
+            self.throttle.record(k);
+        }
+    }
+
     async fn try_login(
         &self,
         login: &str,
@@ -169,23 +180,19 @@ impl Services {
         client: &ClientInfo,
     ) -> DomainResult<(User, TokenPair, Vec<String>)> {
         let user = self.check_password(login, password_text, client).await?;
-        let account_key = format!("u:{}", login.trim().to_lowercase());
         let recovery_codes = match self.mfa_gate(&user, mfa_code).await {
             Ok(crate::mfa::Gate::Passed) => Vec::new(),
             Ok(crate::mfa::Gate::Enrolled(codes)) => codes,
             Err(e) => {
                 if matches!(&e, DomainError::Unauthorized(m) if m == crate::mfa::MFA_INVALID) {
                     // A wrong code counts like a wrong password.
-                    self.throttle.record(&account_key);
-                    if let Some(ip) = &client.ip {
-                        self.throttle.record(&format!("ip:{ip}"));
-                    }
+                    self.record_failed_sign_in(login, client);
                     tracing::warn!(user_id = user.id, ip = ?client.ip, "sign-in failed: wrong two-factor code");
                 }
                 return Err(e);
             }
         };
-        self.throttle.clear(&account_key);
+        self.throttle.clear(&throttle_keys(login, client).0);
         let sid = uuid::Uuid::new_v4().to_string();
         let expires = now() + Duration::seconds(self.keys.refresh_ttl_secs);
         with_conn!(self.db, |conn| {
