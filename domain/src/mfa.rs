@@ -338,7 +338,12 @@ impl Services {
 
     /// The second step of a sign-in whose password was right. A wrong code is an error the
     /// caller counts as a failed sign-in.
-    pub(crate) async fn mfa_gate(&self, user: &User, code: Option<&str>) -> DomainResult<Gate> {
+    pub(crate) async fn mfa_gate(
+        &self,
+        user: &User,
+        code: Option<&str>,
+        client: &ClientInfo,
+    ) -> DomainResult<Gate> {
         let row = self.mfa_row(user.id).await?;
         let code = code.map(str::trim).filter(|c| !c.is_empty());
         match (&row, code) {
@@ -353,6 +358,7 @@ impl Services {
                     let who = Who {
                         user_id: Some(user.id),
                         name: Some(user.username.clone()),
+                        client: client.clone(),
                         ..Default::default()
                     };
                     self.audit(

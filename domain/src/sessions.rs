@@ -180,7 +180,7 @@ impl Services {
         client: &ClientInfo,
     ) -> DomainResult<(User, TokenPair, Vec<String>)> {
         let user = self.check_password(login, password_text, client).await?;
-        let recovery_codes = match self.mfa_gate(&user, mfa_code).await {
+        let recovery_codes = match self.mfa_gate(&user, mfa_code, client).await {
             Ok(crate::mfa::Gate::Passed) => Vec::new(),
             Ok(crate::mfa::Gate::Enrolled(codes)) => codes,
             Err(e) => {

@@ -382,6 +382,16 @@ async fn a_role_that_requires_it_sets_it_up_at_sign_in(b: Backend) {
         status,
         json!({ "enabled": true, "recovery_codes_left": 10, "required": true })
     );
+    // Audited as oscar's, from this address.
+    let log = assert_status(
+        app.get("/audit-log/?action=mfa.enable&actor=oscar", Some(&admin))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(log["count"], 1, "{log}");
+    assert_eq!(log["data"][0]["ip"], "127.0.0.1", "{log}");
+    assert_eq!(log["data"][0]["detail"], json!({ "at": "sign-in" }));
     // From now on the code is asked like anyone's; setting up again is refused.
     assert_error(
         sign_in(&app, "oscar", USER_PASSWORD, None).await,
